@@ -1,0 +1,190 @@
+"""Regenerate spec/examples/: valid files with the image each decodes to, and invalid files
+with the error each must raise. Run from the repository root:
+
+    python spec/examples/make_examples.py
+
+Valid files come from vqcodec.encode on small images that are lossless (no more distinct
+values than codewords) or gray (solved exactly), so any correct encoder reproduces them.
+Invalid files are valid ones with one field or byte broken; where the broken part is inside
+the header, the header CRC is recomputed so that the reader reaches the field itself.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+import vqcodec
+from vqcodec import container
+
+HERE = pathlib.Path(__file__).resolve().parent
+OFFSETS: dict[str, tuple[int, str]] = {}
+_offset = 0
+for _name, _code in container.HEADER_FIELDS:
+    OFFSETS[_name] = (_offset, "<" + _code)
+    _offset += struct.calcsize("<" + _code)
+
+
+def valid_images() -> dict[str, tuple[np.ndarray, int, str]]:
+    gradient = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
+    rgb = np.array(
+        [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0], [128, 64, 32]],
+        np.uint8,
+    )
+    rgb_image = rgb[(np.arange(20) * 7 % 6)].reshape(4, 5, 3)
+    rgba_image = np.zeros((3, 5, 4), np.uint8)
+    rgba_image[..., 0] = 200
+    rgba_image[..., 3] = np.array([0, 255, 128])[np.arange(15).reshape(3, 5) % 3]
+    return {
+        "gray-3x2-bits2": (
+            np.array([[0, 128, 255], [255, 128, 0]], np.uint8),
+            2,
+            "the worked example of spec §8: 3 codewords, 4 padding bits",
+        ),
+        "gray-1x1-bits1": (
+            np.array([[42]], np.uint8),
+            1,
+            "smallest image: one pixel, one codeword",
+        ),
+        "gray-8x8-bits4": (gradient, 4, "64 gray levels into 16 codewords (lossy, exact optimum)"),
+        "rgb-5x4-bits3": (rgb_image, 3, "6 colours in a 3-bit file: lossless"),
+        "rgba-5x3-bits2": (rgba_image, 2, "RGBA with 3 alpha levels: lossless"),
+        "rgb-2x2-bits8": (rgb[:4].reshape(2, 2, 3), 8, "8-bit labels: one byte each, no padding"),
+    }
+
+
+def set_field(data: bytes, name: str, value: object, fix_crc: bool = True) -> bytes:
+    offset, code = OFFSETS[name]
+    out = bytearray(data)
+    struct.pack_into(code, out, offset, value)
+    if fix_crc:
+        struct.pack_into(
+            "<I", out, container.HEADER_BYTES - 4, zlib.crc32(out[: container.HEADER_BYTES - 4])
+        )
+    return bytes(out)
+
+
+def set_data_crc(data: bytes) -> bytes:
+    body = data[container.HEADER_BYTES : -container.TRAILER_BYTES]
+    return data[: -container.TRAILER_BYTES] + struct.pack("<I", zlib.crc32(body))
+
+
+def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """name -> (bytes, expected error text, what is broken). ``base`` is gray-3x2-bits2."""
+    flipped_width = bytearray(base)
+    flipped_width[8] ^= 0x01
+    bad_label = bytearray(base)
+    bad_label[container.HEADER_BYTES + 3] = 0b11000000  # first label 3, codebook has 3 entries
+    bad_padding = bytearray(base)
+    bad_padding[container.HEADER_BYTES + 4] |= 0x01  # a padding bit of the last byte
+    flipped_payload = bytearray(base)
+    flipped_payload[container.HEADER_BYTES + 3] ^= 0x80
+    return {
+        "empty": (b"", "header: file is truncated", "zero bytes"),
+        "not-vq": (b"\x89PNG\r\n\x1a\n" + bytes(40), "magic: not a .vq file", "a PNG signature"),
+        "header-truncated": (base[:20], "header: file is truncated", "20 of the header's 36 bytes"),
+        "version-2": (set_field(base, "version", 2), "version: 2 is not supported", "version 2"),
+        "header-crc": (
+            bytes(flipped_width),
+            "header_crc: checksum mismatch",
+            "one bit of width flipped",
+        ),
+        "flags-external-codebook": (
+            set_field(base, "flags", 1),
+            "flags: external codebook (bit 0) is not supported",
+            "flag reserved for a codebook in another file",
+        ),
+        "flags-unknown": (set_field(base, "flags", 0x80), "flags: unknown bits set", "flag bit 7"),
+        "channels-2": (
+            set_field(base, "channels", 2),
+            "channels: 2, must be 1, 3 or 4",
+            "channels 2",
+        ),
+        "bits-0": (set_field(base, "bits", 0), "bits: 0, must be 1..8", "bits 0"),
+        "bits-9": (set_field(base, "bits", 9), "bits: 9, must be 1..8", "bits 9"),
+        "width-0": (set_field(base, "width", 0), "width: 0, must be at least 1", "width 0"),
+        "height-0": (set_field(base, "height", 0), "height: 0, must be at least 1", "height 0"),
+        "codebook-entries-0": (
+            set_field(base, "codebook_entries", 0),
+            "codebook_entries: 0, must be 1..4",
+            "an empty codebook",
+        ),
+        "codebook-entries-5": (
+            set_field(base, "codebook_entries", 5),
+            "codebook_entries: 5, must be 1..4",
+            "more codewords than 2**bits",
+        ),
+        "coding-entropy": (
+            set_field(base, "label_coding", 1),
+            "label_coding: 1 (entropy) is not supported by this reader",
+            "the reserved entropy coding",
+        ),
+        "coding-unknown": (
+            set_field(base, "label_coding", 7),
+            "label_coding: unknown value 7",
+            "coding 7",
+        ),
+        "block-2x2": (
+            set_field(set_field(base, "block_width", 2), "block_height", 2),
+            "block_width, block_height: 2x2 blocks are not supported",
+            "2x2 blocks, reserved",
+        ),
+        "reserved-nonzero": (
+            set_field(base, "reserved", b"\0\1\0"),
+            "reserved: must be zero",
+            "reserved byte",
+        ),
+        "huge-dimensions": (
+            set_field(set_field(base, "width", 2**31), "height", 2**31),
+            "exceeds this reader's limit",
+            "2^31 x 2^31 pixels, valid header CRC",
+        ),
+        "payload-bytes": (
+            set_field(base, "payload_bytes", 3),
+            "payload_bytes: 3, but 6 labels of 2 bits packed take 2",
+            "payload length disagrees with width, height and bits",
+        ),
+        "truncated": (base[:-1], "file is truncated", "last byte missing"),
+        "trailing-data": (base + b"\0", "trailing data: 1 bytes", "one byte after the trailer"),
+        "data-crc": (
+            bytes(flipped_payload),
+            "data_crc: checksum mismatch",
+            "one payload bit flipped",
+        ),
+        "label-outside-codebook": (
+            set_data_crc(bytes(bad_label)),
+            "payload: label 3 is outside the codebook",
+            "a label with no codeword, valid CRCs",
+        ),
+        "padding-nonzero": (
+            set_data_crc(bytes(bad_padding)),
+            "payload: padding bits after the last label must be zero",
+            "a padding bit set, valid CRCs",
+        ),
+    }
+
+
+def main() -> None:
+    manifest: dict[str, list] = {"valid": [], "invalid": []}
+    for name, (image, bits, note) in valid_images().items():
+        data = vqcodec.encode(image, bits)
+        (HERE / f"{name}.vq").write_bytes(data)
+        Image.fromarray(vqcodec.decode(data)).save(HERE / f"{name}.png")
+        manifest["valid"].append(
+            {"file": f"{name}.vq", "image": f"{name}.png", "bits": bits, "note": note}
+        )
+    (HERE / "invalid").mkdir(exist_ok=True)
+    base = (HERE / "gray-3x2-bits2.vq").read_bytes()
+    for name, (data, error, note) in invalid_files(base).items():
+        (HERE / "invalid" / f"{name}.vq").write_bytes(data)
+        manifest["invalid"].append({"file": f"invalid/{name}.vq", "error": error, "note": note})
+    (HERE / "examples.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""The ``vqcodec`` command: encode, decode, info, compare.
+
+Exit codes: 0 success; 1 bad input (an unreadable image, a file that breaks the spec, an
+output that exists); 2 usage (argparse). Errors are one line on stderr; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from . import __version__, codec
+from ._atomic import atomic_output
+from .errors import VQError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or EXIT_OK)
+    except (UserError, VQError, OSError, Image.DecompressionBombError) as error:
+        print(f"vqcodec: error: {_describe(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("vqcodec: interrupted", file=sys.stderr)
+        return 130
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vqcodec", description="K-means vector-quantization image codec (.vq files)."
+    )
+    parser.add_argument("--version", action="version", version=f"vqcodec {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    encode = commands.add_parser("encode", help="image (any format Pillow reads) -> .vq")
+    encode.add_argument("input", help="input image")
+    encode.add_argument("-o", "--output", help="output .vq file (default: INPUT with .vq)")
+    encode.add_argument(
+        "-b", "--bits", type=_bits, default=4, help="bits per label, 1..8 (default 4)"
+    )
+    encode.add_argument("--seed", type=int, default=0, help="k-means seed for colour (default 0)")
+    encode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
+    encode.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    encode.set_defaults(run=_encode)
+
+    decode = commands.add_parser("decode", help=".vq -> image (format from OUTPUT's extension)")
+    decode.add_argument("input", help="input .vq file")
+    decode.add_argument("-o", "--output", help="output image (default: INPUT with .png)")
+    decode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
+    decode.set_defaults(run=_decode)
+
+    info = commands.add_parser("info", help="header fields and section sizes of a .vq file")
+    info.add_argument("input", help="input .vq file")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(run=_info)
+
+    compare = commands.add_parser(
+        "compare", help="sizes and PSNR at several bits beside PNG, PNG8 and JPEG"
+    )
+    compare.add_argument("input", nargs="?", help="input image (default: the bundled sample)")
+    compare.add_argument(
+        "-b", "--bits", type=_bits_list, default=[1, 2, 4, 8], help="list such as 1,2,4,8 or 1-8"
+    )
+    compare.add_argument("--plot", metavar="FIG", help="write a figure of the decoded images")
+    compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    compare.add_argument("--seed", type=int, default=0, help="k-means seed for colour (default 0)")
+    compare.add_argument("-f", "--force", action="store_true", help="overwrite FIG")
+    compare.set_defaults(run=_compare)
+    return parser
+
+
+# --- commands ----------------------------------------------------------------------------
+
+
+def _encode(args: argparse.Namespace) -> int:
+    output = args.output or _with_suffix(args.input, ".vq")
+    _check_output(args.input, output, args.force)
+    image = _open_image(args.input)
+    data = codec.encode(image, args.bits, seed=args.seed)
+    with atomic_output(output) as handle:
+        handle.write(data)
+    if not args.quiet:
+        meta = codec.info(data)
+        print(
+            f"{args.input} -> {output}: {meta['width']}x{meta['height']}, "
+            f"{meta['channels']} channel(s), bits {meta['bits']}, "
+            f"{meta['codebook_entries']} codewords, {len(data)} bytes "
+            f"({meta['bits_per_pixel']:.3f} bits/pixel)"
+        )
+    return EXIT_OK
+
+
+def _decode(args: argparse.Namespace) -> int:
+    output = args.output or _with_suffix(args.input, ".png")
+    _check_output(args.input, output, args.force)
+    extension = os.path.splitext(output)[1].lower()
+    fmt = Image.registered_extensions().get(extension)
+    if fmt is None or fmt not in Image.SAVE:
+        raise UserError(f"{output}: cannot tell an image format Pillow writes from {extension!r}")
+    image = codec.read(args.input)
+    with atomic_output(output) as handle:
+        Image.fromarray(image).save(handle, fmt)
+    return EXIT_OK
+
+
+def _info(args: argparse.Namespace) -> int:
+    meta = codec.info(args.input)
+    if args.json:
+        print(json.dumps(meta, indent=2))
+    else:
+        width = max(map(len, meta))
+        for key, value in meta.items():
+            shown = f"{value:.4f}" if isinstance(value, float) else value
+            print(f"{key:<{width}}  {shown}")
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from . import compare
+
+    if args.plot:
+        _check_output(args.input, args.plot, args.force)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("--plot needs matplotlib: pip install 'vqcodec[plot]'") from None
+    if args.input is None:
+        name, source = f"{compare.SAMPLE_NAME} (bundled sample)", compare.sample_image()
+    else:
+        name, source = args.input, _open_image(args.input)
+    from .images import to_array
+
+    image = to_array(source)
+    if image.shape[2] == 1:
+        image = image[:, :, 0]
+    decoded: list[np.ndarray] = []
+
+    def on_row(row: dict[str, Any], picture: np.ndarray) -> None:
+        decoded.append(picture)
+        if not args.json:
+            print(_table_row(row), flush=True)
+
+    if not args.json:
+        height, width = image.shape[:2]
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        raw = height * width * channels
+        print(f"{name}: {width}x{height}, {channels} channel(s), raw {raw:,} bytes")
+        print(_TABLE_HEAD)
+    summary = compare.compare(image, args.bits, seed=args.seed, on_row=on_row)
+    if args.json:
+        print(json.dumps({"input": name, **summary}, indent=2))
+    else:
+        print(f"PNG of the original (lossless): {summary['png_bytes']:,} bytes")
+    if args.plot:
+        compare.plot(args.plot, image, decoded, summary["rows"])
+        if not args.json:
+            print(f"figure written to {args.plot}")
+    return EXIT_OK
+
+
+_TABLE_HEAD = (
+    "bits  codewords   vq bytes  bits/px   rate  tutorial   PSNR dB   PNG8 bytes"
+    "   JPEG q  JPEG bytes  JPEG PSNR"
+)
+
+
+def _table_row(row: dict[str, Any]) -> str:
+    psnr = "inf" if row["psnr"] is None else f"{row['psnr']:.2f}"
+    if row["jpeg_bytes"] is None:
+        jpeg = f"{'n/a':>8}  {'n/a':>10}  {'n/a':>9}"
+    else:
+        quality = f"{row['jpeg_quality']}" if row["jpeg_reached"] else f">{row['jpeg_quality']}"
+        jpeg_psnr = "inf" if row["jpeg_psnr"] is None else f"{row['jpeg_psnr']:.2f}"
+        jpeg = f"{quality:>8}  {row['jpeg_bytes']:>10,}  {jpeg_psnr:>9}"
+    return (
+        f"{row['bits']:>4}  {row['codebook_entries']:>9}  {row['vq_bytes']:>9,}  "
+        f"{row['bits_per_pixel']:>7.3f}  {row['compression_rate']:>5.1f}%  "
+        f"{row['tutorial_rate']:>7.1f}%  {psnr:>8}  {row['png8_bytes']:>11,}  {jpeg}"
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _bits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 8:
+        raise argparse.ArgumentTypeError(f"bits must be 1..8, not {value}")
+    return value
+
+
+def _bits_list(text: str) -> list[int]:
+    values: list[int] = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if dash:
+            values.extend(range(_bits(low), _bits(high) + 1))
+        else:
+            values.append(_bits(low))
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one bits value")
+    return sorted(set(values))
+
+
+def _open_image(path: str) -> Image.Image:
+    image = Image.open(path)
+    image.load()  # decode now, so a corrupt file fails here with Pillow's own message
+    return image
+
+
+def _with_suffix(path: str, suffix: str) -> str:
+    return os.path.splitext(path)[0] + suffix
+
+
+def _check_output(source: str | None, output: str, force: bool) -> None:
+    if source is not None and _same_file(source, output):
+        raise UserError(f"{output}: refusing to write over the input")
+    if os.path.exists(output) and not force:
+        raise UserError(f"{output}: exists; use --force to overwrite")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error) or type(error).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

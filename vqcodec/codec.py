@@ -1,0 +1,146 @@
+"""The public API.
+
+image -> quantizer -> labels + codebook -> packed labels -> container bytes, and back.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from . import bitpack, container
+from ._atomic import write_bytes
+from .errors import FormatError
+from .images import ImageLike, to_array
+from .quantize import quantize
+
+PathLike = str | os.PathLike[str]
+
+
+def encode(image: ImageLike, bits: int = 4, *, coding: str = "packed", seed: int = 0) -> bytes:
+    """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
+
+    ``image`` is a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), or a PIL image.
+    The same image and options always give the same bytes.
+
+    >>> data = vqcodec.encode(np.zeros((2, 3), np.uint8), bits=2)
+    >>> vqcodec.decode(data).shape
+    (2, 3)
+    """
+    _check_int("bits", bits)
+    if not container.MIN_BITS <= bits <= container.MAX_BITS:
+        raise ValueError(f"bits must be {container.MIN_BITS}..{container.MAX_BITS}, not {bits}")
+    _check_int("seed", seed)
+    if coding not in container.IMPLEMENTED_CODINGS:
+        raise ValueError(
+            f"coding must be one of {sorted(container.IMPLEMENTED_CODINGS)}, not {coding!r}"
+        )
+    pixels = to_array(image)
+    height, width, channels = pixels.shape
+    codebook, labels = quantize(pixels.reshape(-1, channels), 1 << bits, seed)
+    payload = bitpack.pack(labels, bits)
+    header = container.Header(
+        width=width,
+        height=height,
+        channels=channels,
+        bits=bits,
+        codebook_entries=len(codebook),
+        payload_bytes=len(payload),
+        label_coding=container.IMPLEMENTED_CODINGS[coding],
+    )
+    return container.build(header, codebook.tobytes(), payload)
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Decode .vq bytes to a uint8 array: (H, W) for gray, (H, W, C) for colour.
+
+    Raises :class:`vqcodec.FormatError` for anything that breaks the spec.
+
+    >>> image = vqcodec.decode(open("photo.vq", "rb").read())
+    >>> image.shape, image.dtype
+    ((512, 512, 3), dtype('uint8'))
+    """
+    header, codebook, labels = decode_parts(data)
+    image = codebook[labels]
+    if header.channels == 1:
+        return image.reshape(header.height, header.width)
+    return image.reshape(header.height, header.width, header.channels)
+
+
+def decode_parts(data: bytes) -> tuple[container.Header, np.ndarray, np.ndarray]:
+    """The header, the (K, C) codebook and the (H*W,) labels of .vq bytes, all checked."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
+    parsed = container.parse(data)
+    header = parsed.header
+    count = header.width * header.height
+    if not bitpack.padding_is_zero(parsed.payload, count, header.bits):
+        raise FormatError("payload: padding bits after the last label must be zero")
+    labels = bitpack.unpack(parsed.payload, count, header.bits)
+    # One label past the codebook is enough to reject the file; max() is a single pass.
+    largest = int(labels.max())
+    if largest >= header.codebook_entries:
+        raise FormatError(
+            f"payload: label {largest} is outside the codebook ({header.codebook_entries} entries)"
+        )
+    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
+    return header, codebook, labels
+
+
+def read(path: PathLike) -> np.ndarray:
+    """Read and decode a .vq file.
+
+    >>> image = vqcodec.read("photo.vq")
+    """
+    with open(path, "rb") as handle:
+        return decode(handle.read())
+
+
+def write(path: PathLike, image: ImageLike, bits: int = 4, **options: Any) -> None:
+    """Encode ``image`` and write it to ``path`` atomically (a temp file, then a rename).
+
+    >>> vqcodec.write("photo.vq", np.asarray(PIL.Image.open("photo.png")), bits=6)
+    """
+    write_bytes(path, encode(image, bits, **options))
+
+
+def info(data_or_path: bytes | PathLike) -> dict[str, Any]:
+    """Header fields and section sizes of a .vq file, after checking its structure and CRCs.
+
+    The keys are those of ``vqcodec info --json``; labels are not decoded.
+
+    >>> vqcodec.info("photo.vq")["payload_bytes"]
+    98304
+    """
+    if isinstance(data_or_path, (bytes, bytearray, memoryview)):
+        data = bytes(data_or_path)
+    else:
+        with open(data_or_path, "rb") as handle:
+            data = handle.read()
+    header = container.parse(data).header
+    return {
+        "format": "vq",
+        "version": container.VERSION,
+        "width": header.width,
+        "height": header.height,
+        "channels": header.channels,
+        "bits": header.bits,
+        "codebook_entries": header.codebook_entries,
+        "coding": header.coding,
+        "block_width": header.block_width,
+        "block_height": header.block_height,
+        "flags": header.flags,
+        "header_bytes": container.HEADER_BYTES,
+        "codebook_bytes": header.codebook_bytes,
+        "payload_bytes": header.payload_bytes,
+        "trailer_bytes": container.TRAILER_BYTES,
+        "file_bytes": header.file_bytes,
+        "bits_per_pixel": header.file_bytes * 8 / (header.width * header.height),
+    }
+
+
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
