@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 
@@ -57,8 +58,8 @@ def main() -> None:
 
         assert ba_pack() == packed
         assert (ba_unpack() == labels).all()
-        np_pack = median_seconds(lambda: bitpack.pack(labels, bits), args.repeat)
-        np_unpack = median_seconds(lambda: bitpack.unpack(packed, args.pixels, bits), args.repeat)
+        np_pack = median_seconds(partial(bitpack.pack, labels, bits), args.repeat)
+        np_unpack = median_seconds(partial(bitpack.unpack, packed, args.pixels, bits), args.repeat)
         ba_p = median_seconds(ba_pack, args.repeat)
         ba_u = median_seconds(ba_unpack, args.repeat)
         print(

@@ -14,6 +14,7 @@ import argparse
 import pathlib
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 from PIL import Image
@@ -59,9 +60,9 @@ def main() -> None:
             "gap dB  time ratio"
         )
         for bits in args.bits:
-            vq_time, data = timed(lambda b=bits: vqcodec.encode(image, b), args.repeat)
+            vq_time, data = timed(partial(vqcodec.encode, image, bits), args.repeat)
             decoded = vqcodec.decode(data).reshape(pixels.shape)
-            km_time, km = timed(lambda b=bits: tutorial_kmeans(pixels, b), args.repeat)
+            km_time, km = timed(partial(tutorial_kmeans, pixels, bits), args.repeat)
             ours, theirs = psnr(pixels, decoded), psnr(pixels, km)
             print(
                 f"{bits:>4}  {mse(pixels, decoded):>8.3f}  {ours:>7.2f}  {vq_time * 1e3:>5.0f}"
