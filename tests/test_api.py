@@ -147,3 +147,19 @@ def test_pixel_limit_is_checked_before_decoding(monkeypatch):
         vqcodec.decode(data)
     monkeypatch.setattr(container, "MAX_IMAGE_PIXELS", None)
     assert vqcodec.decode(data).shape == (16, 16)
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    """A new file gets the umask's default mode; an overwritten one keeps its mode."""
+    umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.vq"
+        vqcodec.write(fresh, GRADIENT, bits=2)
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.vq"
+        kept.write_bytes(b"old")
+        kept.chmod(0o640)
+        vqcodec.write(kept, GRADIENT, bits=2)
+        assert kept.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(umask)

@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from typing import BinaryIO
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """Yield a binary file whose content replaces ``path`` when the block ends without error."""
+    """Yield a binary file whose content replaces ``path`` when the block ends without error.
+
+    The new file gets the old one's permissions, or the umask's default for a new file
+    (``tempfile.mkstemp`` would make it private, 0600, which nobody asked for).
+    """
     target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, temp = tempfile.mkstemp(
-        dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".tmp"
-    )
+    folder, name = os.path.split(os.path.abspath(target))
+    temp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
