@@ -144,7 +144,7 @@ def plot(
     ]
     columns = min(3, len(panels))
     lines = -(-len(panels) // columns)
-    figure = Figure(figsize=(4 * columns, 4.2 * lines), layout="constrained")
+    figure = Figure(figsize=(3.2 * columns, 3.5 * lines), layout="constrained")
     FigureCanvasAgg(figure)
     for index, (image, title) in enumerate(panels):
         axes = figure.add_subplot(lines, columns, index + 1)
