@@ -84,9 +84,11 @@ class Header:
 
 @dataclass(frozen=True)
 class Container:
+    """A checked file's header and its sections, as views into the caller's bytes (no copy)."""
+
     header: Header
-    codebook: bytes
-    payload: bytes
+    codebook: memoryview
+    payload: memoryview
 
 
 def build(header: Header, codebook: bytes, payload: bytes) -> bytes:
@@ -129,9 +131,7 @@ def parse(data: bytes) -> Container:
     (data_crc,) = _CRC.unpack_from(view, payload_end)
     if zlib.crc32(view[HEADER_BYTES:payload_end]) != data_crc:
         raise FormatError("data_crc: checksum mismatch over codebook and payload (corrupt file)")
-    return Container(
-        header, bytes(view[HEADER_BYTES:codebook_end]), bytes(view[codebook_end:payload_end])
-    )
+    return Container(header, view[HEADER_BYTES:codebook_end], view[codebook_end:payload_end])
 
 
 def parse_header(view: memoryview) -> Header:
