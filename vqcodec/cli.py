@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import __version__, codec
+from . import __version__, codec, compare
 from ._atomic import atomic_output
 from .errors import VQError
+from .images import to_array
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -131,8 +132,6 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from . import compare
-
     if args.plot:
         _check_output(args.input, args.plot, args.force)
         try:
@@ -143,11 +142,7 @@ def _compare(args: argparse.Namespace) -> int:
         name, source = f"{compare.SAMPLE_NAME} (bundled sample)", compare.sample_image()
     else:
         name, source = args.input, _open_image(args.input)
-    from .images import to_array
-
     image = to_array(source)
-    if image.shape[2] == 1:
-        image = image[:, :, 0]
     decoded: list[np.ndarray] = []
 
     def on_row(row: dict[str, Any], picture: np.ndarray) -> None:
@@ -156,8 +151,7 @@ def _compare(args: argparse.Namespace) -> int:
             print(_table_row(row), flush=True)
 
     if not args.json:
-        height, width = image.shape[:2]
-        channels = 1 if image.ndim == 2 else image.shape[2]
+        height, width, channels = image.shape
         raw = height * width * channels
         print(f"{name}: {width}x{height}, {channels} channel(s), raw {raw:,} bytes")
         print(_TABLE_HEAD)

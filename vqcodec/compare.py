@@ -57,13 +57,13 @@ def png8_bytes(codebook: np.ndarray, labels: np.ndarray, height: int, width: int
 
 
 def jpeg_at_psnr(image: np.ndarray, target: float) -> dict[str, Any] | None:
-    """The smallest-quality JPEG of ``image`` whose PSNR reaches ``target``.
+    """The smallest-quality JPEG of ``image`` (H, W, C) whose PSNR reaches ``target``.
 
     Binary search over quality 1..100 (PSNR rises with quality). When even quality 100 falls
     short, that JPEG is returned with ``reached`` false. ``None`` for images with alpha,
     which JPEG cannot store.
     """
-    if image.ndim == 3 and image.shape[2] == 4:
+    if image.shape[2] == 4:
         return None
     source = Image.fromarray(_squeeze(image))
 
@@ -92,10 +92,10 @@ def compare(
 ) -> dict[str, Any]:
     """Measure vqcodec at each bits in ``bits_list`` against the anchors; one dict per row.
 
-    ``on_row(row, decoded)`` is called as each row is ready (progress on large images).
+    ``image`` is (H, W, C) uint8 (see ``vqcodec.images.to_array``). ``on_row(row, decoded)``
+    is called as each row is ready, so a caller can show progress on large images.
     """
-    height, width = image.shape[:2]
-    channels = 1 if image.ndim == 2 else image.shape[2]
+    height, width, channels = image.shape
     raw = height * width * channels
     summary: dict[str, Any] = {
         "width": width,
@@ -148,7 +148,7 @@ def plot(
     FigureCanvasAgg(figure)
     for index, (image, title) in enumerate(panels):
         axes = figure.add_subplot(lines, columns, index + 1)
-        gray = image.ndim == 2 or image.shape[2] == 1
+        gray = image.shape[2] == 1
         axes.imshow(_squeeze(image), cmap="gray" if gray else None, vmin=0, vmax=255)
         axes.set_title(title, fontsize=10)
         axes.set_axis_off()
@@ -164,7 +164,8 @@ def _panel_title(row: dict[str, Any]) -> str:
 
 
 def _squeeze(image: np.ndarray) -> np.ndarray:
-    return image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    """(H, W, 1) -> (H, W), the shape Pillow and matplotlib take for gray."""
+    return image[:, :, 0] if image.shape[2] == 1 else image
 
 
 def _saved_size(image: Image.Image, fmt: str, **options: Any) -> int:
