@@ -38,7 +38,7 @@ def pack(labels: np.ndarray, bits: int) -> bytes:
     return out.tobytes()[: packed_size(count, bits)]
 
 
-def unpack(payload: bytes, count: int, bits: int) -> np.ndarray:
+def unpack(payload: bytes | memoryview, count: int, bits: int) -> np.ndarray:
     """Inverse of :func:`pack`: ``count`` labels from ``packed_size(count, bits)`` bytes."""
     raw = np.frombuffer(payload, np.uint8)
     if bits == 8:
@@ -61,7 +61,7 @@ def unpack(payload: bytes, count: int, bits: int) -> np.ndarray:
     return labels[:count]
 
 
-def padding_is_zero(payload: bytes, count: int, bits: int) -> bool:
+def padding_is_zero(payload: bytes | memoryview, count: int, bits: int) -> bool:
     """True when the bits after the last label in the last byte are all zero (spec §4)."""
     spare = len(payload) * 8 - count * bits
     return spare == 0 or (payload[-1] & ((1 << spare) - 1)) == 0
