@@ -5,6 +5,9 @@ Every encoder path starts here, so the rest of the package only ever sees C in {
 
 from __future__ import annotations
 
+import os
+import struct
+
 import numpy as np
 from PIL import Image
 
@@ -74,3 +77,24 @@ def _palette_has_alpha(image: Image.Image) -> bool:
         return True
     palette = image.palette
     return palette is not None and palette.mode == "RGBA"
+
+
+def open_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Open and fully decode an image file with Pillow, or raise one clear ``VQError``.
+
+    Pillow reports a damaged file with many exception types (OSError, SyntaxError,
+    ValueError, EOFError, struct.error, ...) depending on the format and where the damage is;
+    a user only needs to know that this file could not be read, and why.
+    """
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()  # detached from the file, palette and info kept
+    except FileNotFoundError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise VQError(f"{os.fspath(path)}: {error}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as error:
+        if isinstance(error, OSError) and error.errno is not None:
+            raise  # the file system's own error (permissions, a folder, ...), said as such
+        raise VQError(f"{os.fspath(path)}: cannot read image: {error}") from None
