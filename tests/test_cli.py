@@ -149,3 +149,59 @@ def test_compare_table_and_plot(tmp_path, capsys):
     with Image.open(figure) as plotted:
         assert plotted.format == "PNG" and plotted.width > 300
     assert main(["compare", str(source), "--bits", "1", "--plot", str(figure)]) == 1  # exists
+
+
+def test_several_inputs_one_bad_the_others_still_done(tmp_path, capsys):
+    good = []
+    for index in range(3):
+        path = tmp_path / f"good{index}.png"
+        Image.fromarray(np.full((4, 6), index * 50, np.uint8)).save(path)
+        good.append(path)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    missing = tmp_path / "missing.png"
+    argv = ["encode", str(good[0]), str(bad), str(good[1]), str(missing), str(good[2]), "-q"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "bad.png" in err[0] and "missing.png" in err[1]
+    for path in good:
+        assert vqcodec.info(path.with_suffix(".vq"))["width"] == 6
+    assert not (tmp_path / "bad.vq").exists()
+    vq_files = [str(path.with_suffix(".vq")) for path in good]
+    assert main(["info", *vq_files, str(bad), "--json"]) == 1
+    listed = json.loads(capsys.readouterr().out)
+    assert [entry["file"] for entry in listed] == vq_files
+    assert main(["decode", *vq_files, "--force"]) == 0
+
+
+def test_output_option_with_several_inputs_is_a_usage_error(tmp_path):
+    with pytest.raises(SystemExit) as caught:
+        main(["encode", "a.png", "b.png", "-o", str(tmp_path / "x.vq")])
+    assert caught.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [
+        (b"", "cannot identify"),
+        (b"GIF89a\x01\x00", "cannot read image"),
+        ("truncated-png", "cannot read image"),
+    ],
+)
+def test_unreadable_images_are_one_clear_line(tmp_path, capsys, content, text):
+    source = tmp_path / "in.img"
+    if content == "truncated-png":
+        noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(tmp_path / "full.png")
+        full = (tmp_path / "full.png").read_bytes()
+        content = full[: len(full) // 2]
+    source.write_bytes(content)
+    assert main(["encode", str(source), "-o", str(tmp_path / "out.vq")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and text in err
+    assert not (tmp_path / "out.vq").exists()
+
+
+def test_a_folder_as_input_is_one_line(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 1
+    assert "Is a directory" in capsys.readouterr().err

@@ -1,7 +1,10 @@
 """Atomic file output: a temp file in the destination folder, then ``os.replace``.
 
 A reader of the destination sees either the old file or the whole new one, never a part;
-a failure on the way removes the temp file and leaves the old output as it was.
+any error or exception on the way (including the KeyboardInterrupt/SystemExit the CLI raises
+for SIGINT, SIGTERM and SIGHUP) removes the temp file and leaves the old output as it was.
+Only a kill that cannot be caught (SIGKILL, power loss) can leave a hidden
+``.NAME.XXXX.tmp`` behind, and even then the destination is untouched.
 """
 
 from __future__ import annotations

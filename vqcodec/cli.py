@@ -1,14 +1,19 @@
 """The ``vqcodec`` command: encode, decode, info, compare.
 
 Exit codes: 0 success; 1 bad input (an unreadable image, a file that breaks the spec, an
-output that exists); 2 usage (argparse). Errors are one line on stderr; a traceback means a bug.
+output that exists); 2 usage (argparse); 128 + N when stopped by signal N (SIGINT, SIGTERM,
+SIGHUP), after removing any half-written output. Errors are one line on stderr each; a
+traceback means a bug. Given several inputs, each is done in turn: a bad one is reported and
+the others still run, and the exit code is 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +24,7 @@ from PIL import Image
 from . import __version__, codec, compare
 from ._atomic import atomic_output
 from .errors import VQError
-from .images import to_array
+from .images import open_image, to_array
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -28,17 +33,79 @@ class UserError(Exception):
     """A problem the user can fix; printed as one line, exit 1."""
 
 
+class Stopped(BaseException):
+    """Raised by the signal handler so that cleanup (``finally``, atomic outputs) runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# Errors that are the input's or the environment's fault, not vqcodec's: one line, exit 1.
+USER_ERRORS = (UserError, VQError, OSError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    if len(args.inputs) > 1 and getattr(args, "output", None):
+        parser.error(
+            "-o/--output takes a single input; without it each output is named after its input"
+        )
+    with _signals_stop_cleanly():
+        try:
+            return int(args.run(args) or EXIT_OK)
+        except USER_ERRORS as error:
+            _report(error)
+            return EXIT_ERROR
+        except (KeyboardInterrupt, Stopped) as stop:
+            signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
+            print(f"vqcodec: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+            return 128 + signum
+
+
+@contextlib.contextmanager
+def _signals_stop_cleanly():
+    """SIGTERM and SIGHUP raise ``Stopped``, as SIGINT raises KeyboardInterrupt, so that a
+    half-written output is removed; SIGXFSZ is ignored, so that a file-size limit makes the
+    write fail with EFBIG (reported, cleaned up) instead of killing the process."""
+    if sys.platform == "win32" or signal.getsignal(signal.SIGTERM) is None:
+        yield
+        return
     try:
-        return int(args.run(args) or EXIT_OK)
-    except (UserError, VQError, OSError, Image.DecompressionBombError) as error:
-        print(f"vqcodec: error: {_describe(error)}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("vqcodec: interrupted", file=sys.stderr)
-        return 130
+        previous = {
+            signum: signal.signal(signum, _raise_stopped)
+            for signum in (signal.SIGTERM, signal.SIGHUP)
+        }
+        previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _each(inputs: list[str], work) -> int:
+    """Run ``work`` on every input; a bad input is reported and the rest still run."""
+    status = EXIT_OK
+    for path in inputs:
+        try:
+            work(path)
+        except USER_ERRORS as error:
+            _report(error)
+            status = EXIT_ERROR
+    return status
+
+
+def _report(error: BaseException) -> None:
+    print(f"vqcodec: error: {_describe(error)}", file=sys.stderr)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -49,7 +116,7 @@ def make_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     encode = commands.add_parser("encode", help="image (any format Pillow reads) -> .vq")
-    encode.add_argument("input", help="input image")
+    encode.add_argument("inputs", nargs="+", metavar="INPUT", help="input image(s)")
     encode.add_argument("-o", "--output", help="output .vq file (default: INPUT with .vq)")
     encode.add_argument(
         "-b", "--bits", type=_bits, default=4, help="bits per label, 1..8 (default 4)"
@@ -60,13 +127,13 @@ def make_parser() -> argparse.ArgumentParser:
     encode.set_defaults(run=_encode)
 
     decode = commands.add_parser("decode", help=".vq -> image (format from OUTPUT's extension)")
-    decode.add_argument("input", help="input .vq file")
+    decode.add_argument("inputs", nargs="+", metavar="INPUT", help="input .vq file(s)")
     decode.add_argument("-o", "--output", help="output image (default: INPUT with .png)")
     decode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     decode.set_defaults(run=_decode)
 
     info = commands.add_parser("info", help="header fields and section sizes of a .vq file")
-    info.add_argument("input", help="input .vq file")
+    info.add_argument("inputs", nargs="+", metavar="FILE", help=".vq file(s)")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=_info)
 
@@ -74,6 +141,7 @@ def make_parser() -> argparse.ArgumentParser:
         "compare", help="sizes and PSNR at several bits beside PNG, PNG8 and JPEG"
     )
     compare.add_argument("input", nargs="?", help="input image (default: the bundled sample)")
+    compare.set_defaults(inputs=[])
     compare.add_argument(
         "-b", "--bits", type=_bits_list, default=[1, 2, 4, 8], help="list such as 1,2,4,8 or 1-8"
     )
@@ -89,46 +157,64 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    output = args.output or _with_suffix(args.input, ".vq")
-    _check_output(args.input, output, args.force)
-    image = _open_image(args.input)
+    return _each(args.inputs, lambda source: _encode_one(args, source))
+
+
+def _encode_one(args: argparse.Namespace, source: str) -> None:
+    output = args.output or _with_suffix(source, ".vq")
+    _check_output(source, output, args.force)
+    image = open_image(source)
     data = codec.encode(image, args.bits, seed=args.seed)
     with atomic_output(output) as handle:
         handle.write(data)
     if not args.quiet:
         meta = codec.info(data)
         print(
-            f"{args.input} -> {output}: {meta['width']}x{meta['height']}, "
+            f"{source} -> {output}: {meta['width']}x{meta['height']}, "
             f"{meta['channels']} channel(s), bits {meta['bits']}, "
             f"{meta['codebook_entries']} codewords, {len(data)} bytes "
             f"({meta['bits_per_pixel']:.3f} bits/pixel)"
         )
-    return EXIT_OK
 
 
 def _decode(args: argparse.Namespace) -> int:
-    output = args.output or _with_suffix(args.input, ".png")
-    _check_output(args.input, output, args.force)
+    return _each(args.inputs, lambda source: _decode_one(args, source))
+
+
+def _decode_one(args: argparse.Namespace, source: str) -> None:
+    output = args.output or _with_suffix(source, ".png")
+    _check_output(source, output, args.force)
     extension = os.path.splitext(output)[1].lower()
     fmt = Image.registered_extensions().get(extension)
     if fmt is None or fmt not in Image.SAVE:
         raise UserError(f"{output}: cannot tell an image format Pillow writes from {extension!r}")
-    image = codec.read(args.input)
+    image = codec.read(source)
     with atomic_output(output) as handle:
         Image.fromarray(image).save(handle, fmt)
-    return EXIT_OK
 
 
 def _info(args: argparse.Namespace) -> int:
-    meta = codec.info(args.input)
-    if args.json:
-        print(json.dumps(meta, indent=2))
-    else:
+    """One file: its fields (or a JSON object). Several: each under its name (or a JSON
+    array of objects with a "file" key, holding the files that could be read)."""
+    several = len(args.inputs) > 1
+    found: list[dict[str, Any]] = []
+
+    def show(path: str) -> None:
+        meta = codec.info(path)
+        if args.json:
+            found.append({"file": path, **meta} if several else meta)
+            return
+        if several:
+            print(f"{path}:")
         width = max(map(len, meta))
         for key, value in meta.items():
             shown = f"{value:.4f}" if isinstance(value, float) else value
-            print(f"{key:<{width}}  {shown}")
-    return EXIT_OK
+            print(f"{'  ' if several else ''}{key:<{width}}  {shown}")
+
+    status = _each(args.inputs, show)
+    if args.json and (found or several):
+        print(json.dumps(found if several else found[0], indent=2))
+    return status
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -141,7 +227,7 @@ def _compare(args: argparse.Namespace) -> int:
     if args.input is None:
         name, source = f"{compare.SAMPLE_NAME} (bundled sample)", compare.sample_image()
     else:
-        name, source = args.input, _open_image(args.input)
+        name, source = args.input, open_image(args.input)
     image = to_array(source)
     decoded: list[np.ndarray] = []
 
@@ -212,12 +298,6 @@ def _bits_list(text: str) -> list[int]:
     if not values:
         raise argparse.ArgumentTypeError("give at least one bits value")
     return sorted(set(values))
-
-
-def _open_image(path: str) -> Image.Image:
-    image = Image.open(path)
-    image.load()  # decode now, so a corrupt file fails here with Pillow's own message
-    return image
 
 
 def _with_suffix(path: str, suffix: str) -> str:
