@@ -1,0 +1,48 @@
+"""Shared helpers for the hostile-input tests: field offsets, CRC repair, the error contract."""
+
+import struct
+import zlib
+
+import numpy as np
+
+import vqcodec
+from vqcodec import container
+
+OFFSETS = {}
+_offset = 0
+for _name, _code in container.HEADER_FIELDS:
+    OFFSETS[_name] = (_offset, "<" + _code)
+    _offset += struct.calcsize("<" + _code)
+
+# Every FormatError message starts with the field or section at fault (spec §6).
+BLAMED = (
+    "magic", "version", "header_crc", "flags", "channels", "bits", "width", "height",
+    "codebook_entries", "label_coding", "block_width", "reserved", "payload_bytes",
+    "header", "file is truncated", "trailing data", "data_crc", "payload",
+)  # fmt: skip
+
+
+def fix_crcs(data: bytes) -> bytes:
+    """Recompute both CRCs, so a mutation reaches the checks behind them."""
+    out = bytearray(data)
+    if len(out) >= container.HEADER_BYTES:
+        crc = zlib.crc32(out[: container.HEADER_BYTES - 4])
+        struct.pack_into("<I", out, container.HEADER_BYTES - 4, crc)
+    if len(out) >= container.HEADER_BYTES + container.TRAILER_BYTES:
+        body = out[container.HEADER_BYTES : -container.TRAILER_BYTES]
+        struct.pack_into("<I", out, len(out) - container.TRAILER_BYTES, zlib.crc32(body))
+    return bytes(out)
+
+
+def decode_or_format_error(data: bytes) -> np.ndarray | None:
+    """The decoder's contract: a valid image, or a FormatError naming what is wrong."""
+    try:
+        image = vqcodec.decode(data)
+    except vqcodec.FormatError as error:
+        assert str(error).startswith(BLAMED), str(error)
+        return None
+    meta = vqcodec.info(data)
+    expected = (meta["height"], meta["width"])
+    assert image.shape[:2] == expected and image.dtype == np.uint8
+    assert image.ndim == (2 if meta["channels"] == 1 else 3)
+    return image
