@@ -76,6 +76,8 @@ def test_array_with_one_channel_axis_decodes_as_gray():
         ([[1, 2], [3, 4]], TypeError, "numpy array or a PIL image"),
         (Image.new("CMYK", (2, 2)), vqcodec.VQError, "mode 'CMYK'"),
         (Image.new("F", (2, 2)), vqcodec.VQError, "mode 'F'"),
+        (Image.new("I", (2, 2)), vqcodec.VQError, "mode 'I'"),
+        (Image.new("L", (0, 3)), vqcodec.VQError, "empty"),
     ],
 )
 def test_bad_images_are_refused_clearly(image, error, text):
