@@ -8,12 +8,6 @@ import numpy as np
 import vqcodec
 from vqcodec import container
 
-OFFSETS = {}
-_offset = 0
-for _name, _code in container.HEADER_FIELDS:
-    OFFSETS[_name] = (_offset, "<" + _code)
-    _offset += struct.calcsize("<" + _code)
-
 # Every FormatError message starts with the field or section at fault (spec §6).
 BLAMED = (
     "magic", "version", "header_crc", "flags", "channels", "bits", "width", "height",

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import vqcodec
 from vqcodec import container
 
-from .hostile import OFFSETS, decode_or_format_error, fix_crcs
+from .hostile import decode_or_format_error, fix_crcs
 from .strategies import images
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "spec" / "examples"
@@ -79,7 +79,7 @@ def test_mutated_valid_files(data):
 def crafted_headers(draw):
     """Every header field drawn over its whole type, valid CRCs, a body of random length."""
     header = bytearray(container.HEADER_BYTES)
-    for name, (offset, code) in OFFSETS.items():
+    for name, (offset, code) in container.FIELD_OFFSETS.items():
         if name in ("magic", "header_crc"):
             continue
         size = struct.calcsize(code)

@@ -76,3 +76,10 @@ def test_every_example_file_is_in_the_manifest():
     present = {str(path.relative_to(EXAMPLES)) for path in EXAMPLES.rglob("*.vq")}
     assert listed == present
     assert len(MANIFEST["invalid"]) >= 20
+
+
+def test_field_offsets_follow_the_table():
+    rows = re.findall(r"^\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\w+)\s*\|", section(2), re.M)
+    assert {name: offset for name, (offset, _) in container.FIELD_OFFSETS.items()} == {
+        name: int(offset) for offset, _, name in rows
+    }

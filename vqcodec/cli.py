@@ -15,7 +15,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from ._atomic import atomic_output
 from .errors import VQError
 from .images import open_image, to_array
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 1  # usage errors exit 2, from argparse
 
 
 class UserError(Exception):
@@ -69,7 +69,7 @@ def _signals_stop_cleanly():
     """SIGTERM and SIGHUP raise ``Stopped``, as SIGINT raises KeyboardInterrupt, so that a
     half-written output is removed; SIGXFSZ is ignored, so that a file-size limit makes the
     write fail with EFBIG (reported, cleaned up) instead of killing the process."""
-    if sys.platform == "win32" or signal.getsignal(signal.SIGTERM) is None:
+    if sys.platform == "win32":  # no SIGHUP or SIGXFSZ there
         yield
         return
     try:
@@ -92,7 +92,7 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise Stopped(signum)
 
 
-def _each(inputs: list[str], work) -> int:
+def _each(inputs: list[str], work: Callable[[str], None]) -> int:
     """Run ``work`` on every input; a bad input is reported and the rest still run."""
     status = EXIT_OK
     for path in inputs:
@@ -137,19 +137,21 @@ def make_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=_info)
 
-    compare = commands.add_parser(
+    compare_cmd = commands.add_parser(
         "compare", help="sizes and PSNR at several bits beside PNG, PNG8 and JPEG"
     )
-    compare.add_argument("input", nargs="?", help="input image (default: the bundled sample)")
-    compare.set_defaults(inputs=[])
-    compare.add_argument(
+    compare_cmd.add_argument("input", nargs="?", help="input image (default: the bundled sample)")
+    compare_cmd.set_defaults(inputs=[])
+    compare_cmd.add_argument(
         "-b", "--bits", type=_bits_list, default=[1, 2, 4, 8], help="list such as 1,2,4,8 or 1-8"
     )
-    compare.add_argument("--plot", metavar="FIG", help="write a figure of the decoded images")
-    compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    compare.add_argument("--seed", type=int, default=0, help="k-means seed for colour (default 0)")
-    compare.add_argument("-f", "--force", action="store_true", help="overwrite FIG")
-    compare.set_defaults(run=_compare)
+    compare_cmd.add_argument("--plot", metavar="FIG", help="write a figure of the decoded images")
+    compare_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    compare_cmd.add_argument(
+        "--seed", type=int, default=0, help="k-means seed for colour (default 0)"
+    )
+    compare_cmd.add_argument("-f", "--force", action="store_true", help="overwrite FIG")
+    compare_cmd.set_defaults(run=_compare)
     return parser
 
 

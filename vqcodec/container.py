@@ -35,6 +35,18 @@ HEADER_FIELDS = (
     ("header_crc", "I"),
 )
 _HEADER = struct.Struct("<" + "".join(code for _, code in HEADER_FIELDS))
+
+
+def _field_offsets() -> dict[str, tuple[int, str]]:
+    offsets, offset = {}, 0
+    for name, code in HEADER_FIELDS:
+        offsets[name] = (offset, "<" + code)
+        offset += struct.calcsize("<" + code)
+    return offsets
+
+
+# name -> (offset, struct format) of each header field, for tools that edit a single field.
+FIELD_OFFSETS = _field_offsets()
 HEADER_BYTES = _HEADER.size  # 36
 TRAILER_BYTES = 4  # data_crc
 _CRC = struct.Struct("<I")

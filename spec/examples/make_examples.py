@@ -23,11 +23,6 @@ import vqcodec
 from vqcodec import container
 
 HERE = pathlib.Path(__file__).resolve().parent
-OFFSETS: dict[str, tuple[int, str]] = {}
-_offset = 0
-for _name, _code in container.HEADER_FIELDS:
-    OFFSETS[_name] = (_offset, "<" + _code)
-    _offset += struct.calcsize("<" + _code)
 
 
 def valid_images() -> dict[str, tuple[np.ndarray, int, str]]:
@@ -59,7 +54,7 @@ def valid_images() -> dict[str, tuple[np.ndarray, int, str]]:
 
 
 def set_field(data: bytes, name: str, value: object, fix_crc: bool = True) -> bytes:
-    offset, code = OFFSETS[name]
+    offset, code = container.FIELD_OFFSETS[name]
     out = bytearray(data)
     struct.pack_into(code, out, offset, value)
     if fix_crc:
