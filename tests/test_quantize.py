@@ -80,3 +80,35 @@ def test_colour_codebook_is_sorted_unique_and_labels_are_nearest():
     assert keys == sorted(set(keys))
     distances = ((pixels[:, None, :].astype(int) - codebook[None, :, :].astype(int)) ** 2).sum(-1)
     np.testing.assert_array_equal(distances[np.arange(500), labels], distances.min(axis=1))
+
+
+def test_table_histogram_equals_the_sort(monkeypatch):
+    """Large RGB images take the 2**24-table path; it must give exactly the sort's result."""
+    from vqcodec import quantize as module
+
+    rng = np.random.default_rng(9)
+    pixels = rng.integers(0, 256, (3000, 3), dtype=np.uint8)
+    pixels[::3] = pixels[0]  # repeated colours, so counts differ
+    by_sort = quantize(pixels, 16, seed=3)
+    monkeypatch.setattr(module, "_SORT_PIXELS", 100)
+    monkeypatch.setattr(module, "_PIXEL_CHUNK", 512)  # several chunks, one partial
+    by_table = quantize(pixels, 16, seed=3)
+    np.testing.assert_array_equal(by_sort[0], by_table[0])
+    np.testing.assert_array_equal(by_sort[1], by_table[1])
+    lossless = quantize(pixels[:40], 256)
+    monkeypatch.setattr(module, "_SORT_PIXELS", 10)
+    np.testing.assert_array_equal(quantize(pixels[:40], 256)[1], lossless[1])
+
+
+@pytest.mark.parametrize("bits", [2, 4, 6])
+def test_colour_mse_close_to_scikit_learn_on_the_sample(bits):
+    """On the bundled photo, colour MSE is within 2% of KMeans(n_init=4) on all pixels."""
+    from sklearn.cluster import KMeans
+
+    pixels = np.asarray(sample_image().convert("RGB")).reshape(-1, 3)
+    codebook, labels = quantize(pixels, 2**bits)
+    ours = np.mean((codebook[labels].astype(float) - pixels) ** 2)
+    kmeans = KMeans(n_clusters=2**bits, n_init=4, random_state=0).fit(pixels.astype(float))
+    rounded = np.clip(np.rint(kmeans.cluster_centers_), 0, 255)
+    theirs = np.mean((rounded[kmeans.labels_] - pixels) ** 2)
+    assert ours <= 1.02 * theirs
