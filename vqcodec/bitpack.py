@@ -1,9 +1,14 @@
 """The "packed" label coding: each label in exactly ``bits`` bits, MSB first, row-major.
 
-Eight labels of ``bits`` bits fill exactly ``bits`` bytes, so both directions work on groups
-of eight: the group becomes one 64-bit integer (label 0 in the highest bits), whose low
-``bits`` bytes, written big-endian, are the group's bytes in the file. Whole-array numpy
-operations, done in chunks so the uint64 temporaries stay a few MB whatever the image size.
+Two whole-array methods, by width:
+
+- bits 1, 2, 4, 8 (8 is a multiple of ``bits``): a byte holds 8 // bits whole labels; each of
+  its label positions is one strided shift-and-OR over the array.
+- bits 3, 5, 6, 7: eight labels fill exactly ``bits`` bytes, so a group of eight becomes one
+  64-bit word (label 0 in the highest bits) whose low ``bits`` bytes, big-endian, are the
+  group's bytes in the file. Done in chunks so the uint64 temporaries stay a few MiB.
+
+``bench/bitpack.py`` measures these against bitarray.
 """
 
 from __future__ import annotations
@@ -20,20 +25,19 @@ def packed_size(count: int, bits: int) -> int:
 
 def pack(labels: np.ndarray, bits: int) -> bytes:
     """Pack a 1-D uint8 array of labels, each < 2**bits, at ``bits`` bits each."""
+    if 8 % bits == 0:
+        return _pack_whole_bytes(labels, bits)
     count = labels.size
-    if bits == 8:
-        return labels.tobytes()
-    if bits == 1:
-        return np.packbits(labels).tobytes()
     groups = -(-count // 8)
     out = np.empty((groups, bits), np.uint8)
-    shifts = (np.arange(7, -1, -1, dtype=np.uint64) * np.uint64(bits))[None, :]
     for first in range(0, groups, _CHUNK_GROUPS):
         last = min(first + _CHUNK_GROUPS, groups)
-        chunk = np.zeros((last - first) * 8, np.uint64)
+        group = np.zeros((last - first, 8), np.uint8)
         piece = labels[first * 8 : last * 8]
-        chunk[: piece.size] = piece  # the last group is padded with zero labels
-        words = np.bitwise_or.reduce(chunk.reshape(-1, 8) << shifts, axis=1)
+        group.reshape(-1)[: piece.size] = piece  # the last group is padded with zero labels
+        words = np.zeros(last - first, np.uint64)
+        for position in range(8):
+            words |= group[:, position].astype(np.uint64) << np.uint64(bits * (7 - position))
         out[first:last] = words.astype(">u8").view(np.uint8).reshape(-1, 8)[:, 8 - bits :]
     return out.tobytes()[: packed_size(count, bits)]
 
@@ -41,24 +45,50 @@ def pack(labels: np.ndarray, bits: int) -> bytes:
 def unpack(payload: bytes | memoryview, count: int, bits: int) -> np.ndarray:
     """Inverse of :func:`pack`: ``count`` labels from ``packed_size(count, bits)`` bytes."""
     raw = np.frombuffer(payload, np.uint8)
-    if bits == 8:
-        return raw[:count].copy()
-    if bits == 1:
-        return np.unpackbits(raw, count=count)
+    if 8 % bits == 0:
+        return _unpack_whole_bytes(raw, count, bits)
     groups = -(-count // 8)
-    labels = np.empty(groups * 8, np.uint8)
-    shifts = (np.arange(7, -1, -1, dtype=np.uint64) * np.uint64(bits))[None, :]
+    labels = np.empty((groups, 8), np.uint8)
     mask = np.uint64((1 << bits) - 1)
     for first in range(0, groups, _CHUNK_GROUPS):
         last = min(first + _CHUNK_GROUPS, groups)
         piece = raw[first * bits : last * bits]
         wide = np.zeros((last - first, 8), np.uint8)
-        body = np.zeros((last - first) * bits, np.uint8)
-        body[: piece.size] = piece  # the file stops at the last whole byte, not the group
-        wide[:, 8 - bits :] = body.reshape(-1, bits)
-        words = wide.view(">u8")  # (groups, 1)
-        labels[first * 8 : last * 8] = ((words >> shifts) & mask).astype(np.uint8).reshape(-1)
-    return labels[:count]
+        flat = np.zeros((last - first) * bits, np.uint8)
+        flat[: piece.size] = piece  # the file stops at the last whole byte, not the group
+        wide[:, 8 - bits :] = flat.reshape(-1, bits)
+        words = wide.view(">u8")[:, 0]
+        for position in range(8):
+            labels[first:last, position] = (words >> np.uint64(bits * (7 - position))) & mask
+    return labels.reshape(-1)[:count]
+
+
+def _pack_whole_bytes(labels: np.ndarray, bits: int) -> bytes:
+    if bits == 8:
+        return labels.tobytes()
+    if bits == 1:
+        return np.packbits(labels).tobytes()
+    per_byte = 8 // bits
+    padded = np.zeros(-(-labels.size // per_byte) * per_byte, np.uint8)
+    padded[: labels.size] = labels
+    slots = padded.reshape(-1, per_byte)
+    out = np.zeros(len(slots), np.uint8)
+    for position in range(per_byte):
+        out |= slots[:, position] << np.uint8(bits * (per_byte - 1 - position))
+    return out.tobytes()
+
+
+def _unpack_whole_bytes(raw: np.ndarray, count: int, bits: int) -> np.ndarray:
+    if bits == 8:
+        return raw[:count].copy()
+    if bits == 1:
+        return np.unpackbits(raw, count=count)
+    per_byte = 8 // bits
+    mask = np.uint8((1 << bits) - 1)
+    labels = np.empty((raw.size, per_byte), np.uint8)
+    for position in range(per_byte):
+        labels[:, position] = (raw >> np.uint8(bits * (per_byte - 1 - position))) & mask
+    return labels.reshape(-1)[:count]
 
 
 def padding_is_zero(payload: bytes | memoryview, count: int, bits: int) -> bool:
