@@ -112,3 +112,21 @@ def test_colour_mse_close_to_scikit_learn_on_the_sample(bits):
     rounded = np.clip(np.rint(kmeans.cluster_centers_), 0, 255)
     theirs = np.mean((rounded[kmeans.labels_] - pixels) ** 2)
     assert ours <= 1.02 * theirs
+
+
+def test_fine_pass_on_bins_for_many_colours(monkeypatch):
+    """Past _FINE_POINTS distinct colours the fine pass runs on bin means; the result stays
+    a valid codebook with nearest-codeword labels and an error close to the exact pass."""
+    from vqcodec import quantize as module
+
+    pixels = np.asarray(sample_image().convert("RGB")).reshape(-1, 3)
+    exact = quantize(pixels, 64)
+    monkeypatch.setattr(module, "_FINE_POINTS", 1000)
+    binned = quantize(pixels, 64)
+    errors = [
+        np.mean((book[labels].astype(float) - pixels) ** 2) for book, labels in (exact, binned)
+    ]
+    assert errors[1] <= 1.05 * errors[0]
+    codebook, labels = binned
+    distances = ((pixels[:, None, :].astype(int) - codebook[None].astype(int)) ** 2).sum(-1)
+    np.testing.assert_array_equal(distances[np.arange(len(pixels)), labels], distances.min(axis=1))

@@ -62,31 +62,44 @@ def decode(data: bytes) -> np.ndarray:
     >>> image.shape, image.dtype
     ((512, 512, 3), dtype('uint8'))
     """
-    header, codebook, labels = decode_parts(data)
-    image = codebook[labels]
+    parsed = _checked(data)
+    header = parsed.header
+    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
+    pixels, largest = bitpack.expand(
+        parsed.payload, header.width * header.height, header.bits, codebook
+    )
+    _check_largest_label(largest, header)
     if header.channels == 1:
-        return image.reshape(header.height, header.width)
-    return image.reshape(header.height, header.width, header.channels)
+        return pixels.reshape(header.height, header.width)
+    return pixels.reshape(header.height, header.width, header.channels)
 
 
 def decode_parts(data: bytes) -> tuple[container.Header, np.ndarray, np.ndarray]:
     """The header, the (K, C) codebook and the (H*W,) labels of .vq bytes, all checked."""
+    parsed = _checked(data)
+    header = parsed.header
+    labels = bitpack.unpack(parsed.payload, header.width * header.height, header.bits)
+    _check_largest_label(int(labels.max()), header)
+    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
+    return header, codebook, labels
+
+
+def _checked(data: bytes) -> container.Container:
+    """The container checks (spec §6, 1-7) and the payload's padding bits (§4)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
     parsed = container.parse(data)
     header = parsed.header
-    count = header.width * header.height
-    if not bitpack.padding_is_zero(parsed.payload, count, header.bits):
+    if not bitpack.padding_is_zero(parsed.payload, header.width * header.height, header.bits):
         raise FormatError("payload: padding bits after the last label must be zero")
-    labels = bitpack.unpack(parsed.payload, count, header.bits)
-    # One label past the codebook is enough to reject the file; max() is a single pass.
-    largest = int(labels.max())
+    return parsed
+
+
+def _check_largest_label(largest: int, header: container.Header) -> None:
     if largest >= header.codebook_entries:
         raise FormatError(
             f"payload: label {largest} is outside the codebook ({header.codebook_entries} entries)"
         )
-    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
-    return header, codebook, labels
 
 
 def read(path: PathLike) -> np.ndarray:

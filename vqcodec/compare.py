@@ -45,15 +45,20 @@ def png_bytes(image: np.ndarray) -> int:
     return _saved_size(Image.fromarray(_squeeze(image)), "PNG", optimize=True)
 
 
-def png8_bytes(codebook: np.ndarray, labels: np.ndarray, height: int, width: int) -> int:
-    """Size of the quantized image as a palette PNG: our labels, our codebook as the palette."""
-    palette_image = Image.fromarray(labels.reshape(height, width), "L").convert("P")
+def palette_image(codebook: np.ndarray, labels: np.ndarray, height: int, width: int) -> Image.Image:
+    """The quantized image as a Pillow "P" image: our labels, our codebook as the palette."""
+    image = Image.fromarray(labels.reshape(height, width), "L").convert("P")
     channels = codebook.shape[1]
     if channels == 1:
-        palette_image.putpalette(np.repeat(codebook, 3, axis=1).tobytes())
+        image.putpalette(np.repeat(codebook, 3, axis=1).tobytes())
     else:
-        palette_image.putpalette(codebook.tobytes(), _MODE_OF_CHANNELS[channels])
-    return _saved_size(palette_image, "PNG", optimize=True)
+        image.putpalette(codebook.tobytes(), _MODE_OF_CHANNELS[channels])
+    return image
+
+
+def png8_bytes(codebook: np.ndarray, labels: np.ndarray, height: int, width: int) -> int:
+    """Size of the quantized image as a palette PNG (Pillow, optimize=True)."""
+    return _saved_size(palette_image(codebook, labels, height, width), "PNG", optimize=True)
 
 
 def jpeg_at_psnr(image: np.ndarray, target: float) -> dict[str, Any] | None:

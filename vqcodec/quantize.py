@@ -24,6 +24,7 @@ _SORT_PIXELS = 1 << 22  # up to this many pixels, distinct colours come from a s
 _COARSE_ITERATIONS, _FINE_ITERATIONS = 50, 20
 _TOLERANCE = 1e-4  # stop when an iteration lowers the weighted error by less than this
 _RESTARTS_UP_TO_16 = 4
+_FINE_POINTS = 1 << 18  # past this many distinct colours, the fine pass runs on bin means
 
 
 def quantize(pixels: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -160,23 +161,16 @@ def _chunks(pixels: np.ndarray):
 
 def _kmeans(colours: np.ndarray, counts: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Weighted k-means of the distinct colours: a coarse pass on 5-bit-per-channel bins (each
-    bin stands for its pixels' mean colour), then Lloyd on the exact colours from there.
+    bin stands for its pixels' mean colour), then Lloyd on the exact colours from there, or,
+    past _FINE_POINTS distinct colours (large images), on the finest bins that fit.
 
     The coarse pass is cheap, so for K <= 16, where k-means' local minima differ most (0.1 to
     0.4 dB on the corpus photos), it runs from several seeds and keeps the best.
     """
     points = colours.astype(np.float32)
     weights = counts.astype(np.float64)
-    bin_ids, bin_of_colour = np.unique(_row_keys(colours >> 3), return_inverse=True)
-    if len(bin_ids) > 2 * k:
-        bin_weights = np.bincount(bin_of_colour, weights=weights)
-        coarse = np.stack(
-            [
-                np.bincount(bin_of_colour, weights=weights * points[:, c]) / bin_weights
-                for c in range(points.shape[1])
-            ],
-            axis=1,
-        ).astype(np.float32)
+    coarse, bin_weights = _bin_means(colours, points, weights, 5)
+    if len(coarse) > 2 * k:
         restarts = _RESTARTS_UP_TO_16 if k <= 16 else 1
         runs = [
             _lloyd(coarse, bin_weights, _kmeans_plus_plus(coarse, bin_weights, k, seed + run),
@@ -186,7 +180,26 @@ def _kmeans(colours: np.ndarray, counts: np.ndarray, k: int, seed: int) -> np.nd
         start = min(runs, key=lambda run: run[1])[0]
     else:
         start = _kmeans_plus_plus(points, weights, k, seed)
+    for bits in (7, 6):
+        if len(points) <= _FINE_POINTS:
+            break
+        points, weights = _bin_means(colours, colours.astype(np.float32), counts, bits)
     return _lloyd(points, weights, start, _FINE_ITERATIONS)[0]
+
+
+def _bin_means(
+    colours: np.ndarray, points: np.ndarray, weights: np.ndarray, bits: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group colours by their top ``bits`` bits per channel: each occupied bin's weighted mean
+    colour and total weight."""
+    _, bin_of_colour = np.unique(_row_keys(colours >> (8 - bits)), return_inverse=True)
+    bin_of_colour = bin_of_colour.ravel()
+    totals = np.bincount(bin_of_colour, weights=weights)
+    means = [
+        np.bincount(bin_of_colour, weights=weights * points[:, channel]) / totals
+        for channel in range(points.shape[1])
+    ]
+    return np.stack(means, axis=1).astype(np.float32), totals
 
 
 def _kmeans_plus_plus(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndarray:
