@@ -197,15 +197,16 @@ def section_decode(args) -> None:
             assert np.array_equal(decoded, pillow_pixels)  # the same image, decoded twice
             print(
                 f"| {name} | {bits} | {vq_time * 1e3:.2f} | {p_time * 1e3:.2f}"
-                f" | {p_time / vq_time:.1f}x | {array_time * 1e3:.2f} | {array_time / vq_time:.1f}x |",
+                f" | {p_time / vq_time:.1f}x | {array_time * 1e3:.2f}"
+                f" | {array_time / vq_time:.1f}x |",
                 flush=True,
             )
 
 
 def large_image(megapixels: float) -> np.ndarray:
     """The bundled sample upscaled (bicubic) to ``megapixels`` at 3:2."""
-    height = int(round((megapixels * 1e6 / 1.5) ** 0.5))
-    width = int(round(height * 1.5))
+    height = round((megapixels * 1e6 / 1.5) ** 0.5)
+    width = round(height * 1.5)
     return np.asarray(sample_image().convert("RGB").resize((width, height), Image.BICUBIC))
 
 
@@ -215,6 +216,11 @@ import numpy as np
 import vqcodec
 mode, path, bits = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def peak_rss():
+    # VmHWM starts afresh at exec; ru_maxrss would carry the parent's peak over exec.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 if mode == "encode":
     image = np.load(path)
@@ -244,8 +250,10 @@ print(json.dumps({"seconds": seconds, "traced": traced, "rss_growth": peak_rss()
 def section_memory(args) -> None:
     print("\n## memory: 6000x4000 RGB, each step in a fresh process\n")
     print(
-        "| step | bits | seconds | tracemalloc peak MiB | peak RSS growth MiB | budget MiB | within |"
+        "| step | bits | seconds | tracemalloc peak MiB | peak RSS growth MiB | budget MiB |",
+        end="",
     )
+    print(" within |")
     print("|---|---:|---:|---:|---:|---:|:---:|")
     height, width = 4000, 6000
     image = np.asarray(sample_image().convert("RGB").resize((width, height), Image.BICUBIC))

@@ -43,3 +43,28 @@ def test_chunk_boundaries(monkeypatch):
             packed = bitpack.pack(labels, bits)
             assert packed == reference_pack(labels, bits)
             np.testing.assert_array_equal(bitpack.unpack(packed, count, bits), labels)
+
+
+@given(label_arrays(), st.sampled_from([1, 3, 4]), st.data())
+def test_expand_equals_unpack_then_lookup(case, channels, data):
+    """Law: expand(pack(x)) == codebook[x], and it reports max(x), for every width."""
+    labels, bits = case
+    entries = data.draw(st.integers(1, 2**bits))
+    labels = labels % entries
+    codebook = data.draw(hnp.arrays(np.uint8, (entries, channels)))
+    pixels, largest = bitpack.expand(bitpack.pack(labels, bits), labels.size, bits, codebook)
+    np.testing.assert_array_equal(pixels, codebook[labels])
+    assert largest == labels.max()
+
+
+def test_expand_chunk_boundaries(monkeypatch):
+    monkeypatch.setattr(bitpack, "_CHUNK_GROUPS", 3)
+    rng = np.random.default_rng(4)
+    codebook = rng.integers(0, 256, (256, 3), dtype=np.uint8)
+    for bits in range(1, 9):
+        for count in (23, 24, 25, 49):
+            labels = rng.integers(0, 2**bits, count, dtype=np.uint8)
+            book = codebook[: 2**bits]
+            pixels, largest = bitpack.expand(bitpack.pack(labels, bits), count, bits, book)
+            np.testing.assert_array_equal(pixels, book[labels])
+            assert largest == labels.max()
