@@ -67,15 +67,13 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import PIL
+    from importlib.metadata import PackageNotFoundError, version
 
-    versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
-    versions.append(f"Pillow {PIL.__version__}")
-    for name in ("sklearn", "imagequant"):
+    versions = [f"Python {platform.python_version()}"]
+    for name in ("vqcodec", "numpy", "Pillow", "scikit-learn", "imagequant"):
         try:
-            module = __import__(name)
-            versions.append(f"{name} {getattr(module, '__version__', '?')}")
-        except ImportError:
+            versions.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
             versions.append(f"{name} missing")
     return f"{cpu}, {os.cpu_count()} cores; " + ", ".join(versions)
 

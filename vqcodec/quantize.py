@@ -43,13 +43,13 @@ def _quantize_gray(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if present.size <= k:
         lut = np.zeros(256, np.uint8)
         lut[present] = np.arange(present.size, dtype=np.uint8)
-        return present.astype(np.uint8)[:, None], lut[values]
+        return present.astype(np.uint8)[:, None], np.take(lut, values)
     starts, centres = _optimal_gray(present, histogram[present], k)
     # Pixel value -> label: every present value inside interval m gets label m.
     lut = np.zeros(256, np.uint8)
     interval_of_present = np.repeat(np.arange(k), np.diff(np.append(starts, present.size)))
     lut[present] = interval_of_present
-    return centres.astype(np.uint8)[:, None], lut[values]
+    return centres.astype(np.uint8)[:, None], np.take(lut, values)
 
 
 def _interval_costs(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,18 +85,20 @@ def _optimal_gray(values: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.n
     """
     n = values.size
     cost, centre = _interval_costs(values, weights)
-    infinity = (
-        np.int64(1) << 60
-    )  # larger than any real cost, small enough that a sum cannot overflow
-    upper = np.triu(np.ones((n, n), bool))
-    cost = np.where(upper, cost, infinity)
+    # Above any real cost (pixels x 255**2 < 2**50 below 2**34 pixels); two still fit int64.
+    infinity = np.int64(1) << 60
+    cost[np.tril_indices(n, -1)] = infinity  # a run must start at or before its end
     best = cost[0].copy()
     choice = np.zeros((k, n), np.int16)  # choice[m, j]: start of the last run
+    candidate = np.empty((n - 1, n), np.int64)
+    columns = np.arange(n)
     for m in range(1, k):
-        # candidate[i, j] = best[i - 1] + cost[i, j] for i >= 1; row 0 is infeasible here.
-        candidate = np.minimum(best[:-1, None] + cost[1:, :], infinity)
+        # candidate[i - 1, j] = best[i - 1] + cost[i, j]: runs 0..m-1 cover values[0..i-1] and
+        # run m is values[i..j]. Infeasible entries are >= infinity and < 2 * infinity.
+        np.add(best[:-1, None], cost[1:, :], out=candidate)
         start = np.argmin(candidate, axis=0)
-        best = candidate[start, np.arange(n)]
+        best = candidate[start, columns]
+        best[:m] = infinity  # m + 1 runs cannot cover fewer than m + 1 values
         choice[m] = start + 1
     starts = np.empty(k, np.int64)
     end = n - 1
