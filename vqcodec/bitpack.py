@@ -111,9 +111,11 @@ def expand(
     group's 64-bit word. 7 and 8 unpack, then gather one codebook row per label.
     Rows are gathered as opaque fixed-size items (a void view): 4x faster than fancy
     indexing of 3-byte rows. Labels past the codebook read zeros; the caller rejects them
-    by the largest label.
+    by the largest label. A full codebook (2**bits entries) admits every label, so then the
+    search is skipped and the largest possible label is reported.
     """
     channels = codebook.shape[1]
+    full = len(codebook) == 1 << bits
     padded = np.zeros((1 << bits, channels), np.uint8)
     padded[: len(codebook)] = codebook
     raw = np.frombuffer(payload, np.uint8)
@@ -122,15 +124,15 @@ def expand(
         byte_labels = _unpack_whole_bytes(np.arange(256, dtype=np.uint8), 256 * per_byte, bits)
         byte_labels = byte_labels.reshape(256, per_byte)
         # Padding bits are zero (checked by the caller), so a last partial byte adds label 0.
-        largest = int(byte_labels.max(axis=1)[raw].max())
+        largest = (1 << bits) - 1 if full else int(byte_labels.max(axis=1)[raw].max())
         table = padded[byte_labels].reshape(256, per_byte * channels)
         pixels = _gather(_as_items(table), raw).view(np.uint8).reshape(-1, channels)
         return pixels[:count], largest
     if bits in _LABELS_PER_KEY:
-        return _expand_groups(raw, count, bits, padded)
+        return _expand_groups(raw, count, bits, padded, full)
     labels = raw[:count] if bits == 8 else unpack(payload, count, bits)
     pixels = _gather(_as_items(padded), labels).view(np.uint8).reshape(count, channels)
-    return pixels, int(labels.max())
+    return pixels, (1 << bits) - 1 if full else int(labels.max())
 
 
 def _gather(items: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -144,7 +146,7 @@ def _gather(items: np.ndarray, indices: np.ndarray) -> np.ndarray:
 
 
 def _expand_groups(
-    raw: np.ndarray, count: int, bits: int, padded: np.ndarray
+    raw: np.ndarray, count: int, bits: int, padded: np.ndarray, full: bool
 ) -> tuple[np.ndarray, int]:
     """bits 3, 5, 6: each group of 8 labels (``bits`` bytes) as one 64-bit word, cut into
     keys of 4 or 2 labels (12 or 10 bits); a table maps each key straight to its pixels.
@@ -164,7 +166,7 @@ def _expand_groups(
     per_group = 8 // per_key
     items = np.empty((groups, per_group), table.dtype)
     key_mask = np.uint64((1 << key_bits) - 1)
-    largest = 0
+    largest = (1 << bits) - 1 if full else 0
     for first in range(0, groups, _CHUNK_GROUPS):
         last = min(first + _CHUNK_GROUPS, groups)
         piece = raw[first * bits : last * bits]
@@ -176,7 +178,8 @@ def _expand_groups(
         for position in range(per_group):
             shift = np.uint64(key_bits * (per_group - 1 - position))
             key = ((words >> shift) & key_mask).astype(np.intp)
-            largest = max(largest, int(key_largest[key].max()))
+            if not full:
+                largest = max(largest, int(key_largest[key].max()))
             items[first:last, position] = np.take(table, key)
     # Labels past ``count`` in the last group come from zero padding: label 0, harmless.
     return items.view(np.uint8).reshape(-1, channels)[:count], largest
