@@ -23,7 +23,7 @@ def encode(image: ImageLike, bits: int = 4, *, coding: str = "packed", seed: int
     """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
 
     ``image`` is a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), or a PIL image.
-    The same image and options always give the same bytes.
+    The same image and options give the same bytes (for colour: on the same platform).
 
     >>> data = vqcodec.encode(np.zeros((2, 3), np.uint8), bits=2)
     >>> vqcodec.decode(data).shape
