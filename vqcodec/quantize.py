@@ -172,9 +172,9 @@ def _kmeans(colours: np.ndarray, counts: np.ndarray, k: int, seed: int) -> np.nd
     The coarse pass is cheap, so for K <= 16, where k-means' local minima differ most (0.1 to
     0.4 dB on the corpus photos), it runs from several seeds and keeps the best.
     """
-    points = colours.astype(np.float32)
-    weights = counts.astype(np.float64)
-    coarse, bin_weights = _bin_means(colours, points, weights, 5)
+    exact_points = colours.astype(np.float32)
+    exact_weights = counts.astype(np.float64)
+    coarse, bin_weights = _bin_means(colours, exact_points, exact_weights, 5)
     if len(coarse) > 2 * k:
         restarts = _RESTARTS_UP_TO_16 if k <= 16 else 1
         runs = [
@@ -184,11 +184,12 @@ def _kmeans(colours: np.ndarray, counts: np.ndarray, k: int, seed: int) -> np.nd
         ]  # fmt: skip
         start = min(runs, key=lambda run: run[1])[0]
     else:
-        start = _kmeans_plus_plus(points, weights, k, seed)
+        start = _kmeans_plus_plus(exact_points, exact_weights, k, seed)
+    points, weights = exact_points, exact_weights
     for bits in (7, 6):
         if len(points) <= _FINE_POINTS:
             break
-        points, weights = _bin_means(colours, colours.astype(np.float32), counts, bits)
+        points, weights = _bin_means(colours, exact_points, exact_weights, bits)
     return _lloyd(points, weights, start, _FINE_ITERATIONS)[0]
 
 
