@@ -55,15 +55,22 @@ def unpack(payload: bytes | memoryview, count: int, bits: int) -> np.ndarray:
     mask = np.uint64((1 << bits) - 1)
     for first in range(0, groups, _CHUNK_GROUPS):
         last = min(first + _CHUNK_GROUPS, groups)
-        piece = raw[first * bits : last * bits]
-        wide = np.zeros((last - first, 8), np.uint8)
-        flat = np.zeros((last - first) * bits, np.uint8)
-        flat[: piece.size] = piece  # the file stops at the last whole byte, not the group
-        wide[:, 8 - bits :] = flat.reshape(-1, bits)
-        words = wide.view(">u8")[:, 0]
+        words = _group_words(raw, first, last, bits)
         for position in range(8):
             labels[first:last, position] = (words >> np.uint64(bits * (7 - position))) & mask
     return labels.reshape(-1)[:count]
+
+
+def _group_words(raw: np.ndarray, first: int, last: int, bits: int) -> np.ndarray:
+    """Groups ``first`` to ``last - 1`` of 8 labels (``bits`` bytes each) as 64-bit words,
+    label 0 in the highest bits. The file stops at its last whole byte, not at a group's
+    end, so a short last group is padded with zero bytes."""
+    piece = raw[first * bits : last * bits]
+    flat = np.zeros((last - first) * bits, np.uint8)
+    flat[: piece.size] = piece
+    wide = np.zeros((last - first, 8), np.uint8)
+    wide[:, 8 - bits :] = flat.reshape(-1, bits)
+    return wide.view(">u8")[:, 0]
 
 
 def _pack_whole_bytes(labels: np.ndarray, bits: int) -> bytes:
@@ -169,12 +176,7 @@ def _expand_groups(
     largest = (1 << bits) - 1 if full else 0
     for first in range(0, groups, _CHUNK_GROUPS):
         last = min(first + _CHUNK_GROUPS, groups)
-        piece = raw[first * bits : last * bits]
-        wide = np.zeros((last - first, 8), np.uint8)
-        flat = np.zeros((last - first) * bits, np.uint8)
-        flat[: piece.size] = piece  # the file stops at the last whole byte, not the group
-        wide[:, 8 - bits :] = flat.reshape(-1, bits)
-        words = wide.view(">u8")[:, 0]
+        words = _group_words(raw, first, last, bits)
         for position in range(per_group):
             shift = np.uint64(key_bits * (per_group - 1 - position))
             key = ((words >> shift) & key_mask).astype(np.intp)
