@@ -61,7 +61,7 @@ def test_signal_during_the_write_removes_the_temp_and_keeps_the_old_output(
 
         return Wrapper()
 
-    monkeypatch.setattr("vqcodec.cli.atomic_output", interrupted_output)
+    monkeypatch.setattr(_atomic, "atomic_output", interrupted_output)  # write_bytes uses it
     assert main(["encode", str(big_photo), "-o", str(out), "--force", "--bits", "8"]) == 143
     assert "stopped by SIGTERM" in capsys.readouterr().err
     assert out.read_bytes() == OLD

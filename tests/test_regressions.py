@@ -5,7 +5,9 @@ import pathlib
 
 import pytest
 
-from .hostile import decode_or_format_error, fix_crcs
+from vqcodec import container
+
+from .hostile import decode_or_format_error
 
 CORPUS = sorted((pathlib.Path(__file__).resolve().parent / "corpus").glob("*.vq"))
 
@@ -18,4 +20,4 @@ def test_the_corpus_is_there():
 def test_corpus_input(path):
     data = path.read_bytes()
     decode_or_format_error(data)
-    decode_or_format_error(fix_crcs(data))
+    decode_or_format_error(container.seal(data))

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import __version__, codec, compare
-from ._atomic import atomic_output
+from . import __version__, codec, compare, container
+from ._atomic import atomic_output, write_bytes
 from .errors import VQError
 from .images import open_image, to_array
 
@@ -167,10 +167,10 @@ def _encode_one(args: argparse.Namespace, source: str) -> None:
     _check_output(source, output, args.force)
     image = open_image(source)
     data = codec.encode(image, args.bits, seed=args.seed)
-    with atomic_output(output) as handle:
-        handle.write(data)
+    write_bytes(output, data)
     if not args.quiet:
-        meta = codec.info(data)
+        # Our own fresh bytes: the header is enough, no need to CRC the whole file again.
+        meta = codec.header_fields(container.parse_header(memoryview(data)))
         print(
             f"{source} -> {output}: {meta['width']}x{meta['height']}, "
             f"{meta['channels']} channel(s), bits {meta['bits']}, "

@@ -62,12 +62,8 @@ def decode(data: bytes) -> np.ndarray:
     >>> image.shape, image.dtype
     ((512, 512, 3), dtype('uint8'))
     """
-    parsed = _checked(data)
-    header = parsed.header
-    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
-    pixels, largest = bitpack.expand(
-        parsed.payload, header.width * header.height, header.bits, codebook
-    )
+    header, codebook, payload = _checked(data)
+    pixels, largest = bitpack.expand(payload, header.pixels, header.bits, codebook)
     _check_largest_label(largest, header)
     if header.channels == 1:
         return pixels.reshape(header.height, header.width)
@@ -76,23 +72,22 @@ def decode(data: bytes) -> np.ndarray:
 
 def decode_parts(data: bytes) -> tuple[container.Header, np.ndarray, np.ndarray]:
     """The header, the (K, C) codebook and the (H*W,) labels of .vq bytes, all checked."""
-    parsed = _checked(data)
-    header = parsed.header
-    labels = bitpack.unpack(parsed.payload, header.width * header.height, header.bits)
+    header, codebook, payload = _checked(data)
+    labels = bitpack.unpack(payload, header.pixels, header.bits)
     _check_largest_label(int(labels.max()), header)
-    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
     return header, codebook, labels
 
 
-def _checked(data: bytes) -> container.Container:
-    """The container checks (spec §6, 1-7) and the payload's padding bits (§4)."""
+def _checked(data: bytes) -> tuple[container.Header, np.ndarray, memoryview]:
+    """Container checks (spec §6, 1-7) and padding (§4): header, (K, C) codebook, payload."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
     parsed = container.parse(data)
     header = parsed.header
-    if not bitpack.padding_is_zero(parsed.payload, header.width * header.height, header.bits):
+    if not bitpack.padding_is_zero(parsed.payload, header.pixels, header.bits):
         raise FormatError("payload: padding bits after the last label must be zero")
-    return parsed
+    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
+    return header, codebook, parsed.payload
 
 
 def _check_largest_label(largest: int, header: container.Header) -> None:
@@ -128,11 +123,15 @@ def info(data_or_path: bytes | PathLike) -> dict[str, Any]:
     98304
     """
     if isinstance(data_or_path, (bytes, bytearray, memoryview)):
-        data = bytes(data_or_path)
+        data = data_or_path
     else:
         with open(data_or_path, "rb") as handle:
             data = handle.read()
-    header = container.parse(data).header
+    return header_fields(container.parse(data).header)
+
+
+def header_fields(header: container.Header) -> dict[str, Any]:
+    """The fields ``info`` reports, from an already checked header."""
     return {
         "format": "vq",
         "version": container.VERSION,
@@ -150,7 +149,7 @@ def info(data_or_path: bytes | PathLike) -> dict[str, Any]:
         "payload_bytes": header.payload_bytes,
         "trailer_bytes": container.TRAILER_BYTES,
         "file_bytes": header.file_bytes,
-        "bits_per_pixel": header.file_bytes * 8 / (header.width * header.height),
+        "bits_per_pixel": header.file_bytes * 8 / header.pixels,
     }
 
 

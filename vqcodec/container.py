@@ -86,6 +86,10 @@ class Header:
         return LABEL_CODINGS.get(self.label_coding, f"unknown ({self.label_coding})")
 
     @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
     def codebook_bytes(self) -> int:
         return self.codebook_entries * self.channels
 
@@ -124,6 +128,22 @@ def build(header: Header, codebook: bytes, payload: bytes) -> bytes:
     header_crc = _CRC.pack(zlib.crc32(fields))
     data_crc = _CRC.pack(zlib.crc32(payload, zlib.crc32(codebook)))
     return b"".join((fields, header_crc, codebook, payload, data_crc))
+
+
+def seal(data: bytes | bytearray) -> bytes:
+    """``data`` with both CRCs (spec §5) recomputed over the bytes they cover.
+
+    For tools that edit a file on purpose (the spec's invalid examples, fuzzing), so that the
+    edit reaches the checks behind the CRCs. A buffer too short to hold a CRC field keeps
+    those bytes as they are.
+    """
+    out = bytearray(data)
+    if len(out) >= HEADER_BYTES:
+        _CRC.pack_into(out, HEADER_BYTES - 4, zlib.crc32(out[: HEADER_BYTES - 4]))
+    if len(out) >= HEADER_BYTES + TRAILER_BYTES:
+        body = out[HEADER_BYTES:-TRAILER_BYTES]
+        _CRC.pack_into(out, len(out) - TRAILER_BYTES, zlib.crc32(body))
+    return bytes(out)
 
 
 def parse(data: bytes) -> Container:
@@ -176,7 +196,7 @@ def parse_header(view: memoryview) -> Header:
         block_height=values["block_height"],
         flags=values["flags"],
     )
-    pixels = header.width * header.height
+    pixels = header.pixels
     if MAX_IMAGE_PIXELS is not None and pixels > MAX_IMAGE_PIXELS:
         raise FormatError(
             f"width, height: {header.width}x{header.height} = {pixels} pixels exceeds this "

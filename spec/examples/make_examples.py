@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import pathlib
 import struct
-import zlib
 
 import numpy as np
 from PIL import Image
@@ -53,20 +52,12 @@ def valid_images() -> dict[str, tuple[np.ndarray, int, str]]:
     }
 
 
-def set_field(data: bytes, name: str, value: object, fix_crc: bool = True) -> bytes:
+def set_field(data: bytes, name: str, value: object) -> bytes:
+    """``data`` with one header field set and the CRCs recomputed, so the field is reached."""
     offset, code = container.FIELD_OFFSETS[name]
     out = bytearray(data)
     struct.pack_into(code, out, offset, value)
-    if fix_crc:
-        struct.pack_into(
-            "<I", out, container.HEADER_BYTES - 4, zlib.crc32(out[: container.HEADER_BYTES - 4])
-        )
-    return bytes(out)
-
-
-def set_data_crc(data: bytes) -> bytes:
-    body = data[container.HEADER_BYTES : -container.TRAILER_BYTES]
-    return data[: -container.TRAILER_BYTES] + struct.pack("<I", zlib.crc32(body))
+    return container.seal(out)
 
 
 def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
@@ -152,12 +143,12 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
             "one payload bit flipped",
         ),
         "label-outside-codebook": (
-            set_data_crc(bytes(bad_label)),
+            container.seal(bad_label),
             "payload: label 3 is outside the codebook",
             "a label with no codeword, valid CRCs",
         ),
         "padding-nonzero": (
-            set_data_crc(bytes(bad_padding)),
+            container.seal(bad_padding),
             "payload: padding bits after the last label must be zero",
             "a padding bit set, valid CRCs",
         ),
