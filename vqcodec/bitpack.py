@@ -128,8 +128,7 @@ def expand(
     raw = np.frombuffer(payload, np.uint8)
     if bits in (1, 2, 4):
         per_byte = 8 // bits
-        byte_labels = _unpack_whole_bytes(np.arange(256, dtype=np.uint8), 256 * per_byte, bits)
-        byte_labels = byte_labels.reshape(256, per_byte)
+        byte_labels = _key_labels(per_byte, bits)
         # Padding bits are zero (checked by the caller), so a last partial byte adds label 0.
         largest = (1 << bits) - 1 if full else int(byte_labels.max(axis=1)[raw].max())
         table = padded[byte_labels].reshape(256, per_byte * channels)
@@ -160,14 +159,9 @@ def _expand_groups(
     """
     per_key = _LABELS_PER_KEY[bits]
     key_bits = per_key * bits
-    keys = np.arange(1 << key_bits, dtype=np.uint32)
-    key_labels = np.stack(
-        [(keys >> np.uint32(bits * (per_key - 1 - i))) & np.uint32((1 << bits) - 1)
-         for i in range(per_key)],
-        axis=1,
-    )  # fmt: skip
+    key_labels = _key_labels(per_key, bits)
     key_largest = key_labels.max(axis=1)
-    table = _as_items(padded[key_labels].reshape(len(keys), -1))
+    table = _as_items(padded[key_labels].reshape(len(key_labels), -1))
     channels = padded.shape[1]
     groups = -(-count // 8)
     per_group = 8 // per_key
@@ -185,6 +179,14 @@ def _expand_groups(
             items[first:last, position] = np.take(table, key)
     # Labels past ``count`` in the last group come from zero padding: label 0, harmless.
     return items.view(np.uint8).reshape(-1, channels)[:count], largest
+
+
+def _key_labels(per_key: int, bits: int) -> np.ndarray:
+    """Row k: the ``per_key`` labels of ``bits`` bits packed in the integer k, MSB first
+    (spec §4's order), for every k below 2**(per_key * bits). The decode tables' index."""
+    keys = np.arange(1 << (per_key * bits), dtype=np.uint32)
+    shifts = np.arange(per_key - 1, -1, -1, dtype=np.uint32) * np.uint32(bits)
+    return ((keys[:, None] >> shifts) & np.uint32((1 << bits) - 1)).astype(np.intp)
 
 
 def _as_items(rows: np.ndarray) -> np.ndarray:
