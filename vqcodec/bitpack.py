@@ -137,8 +137,13 @@ def expand(
     if bits in _LABELS_PER_KEY:
         return _expand_groups(raw, count, bits, padded, full)
     labels = raw[:count] if bits == 8 else unpack(payload, count, bits)
-    pixels = _gather(_as_items(padded), labels).view(np.uint8).reshape(count, channels)
-    return pixels, (1 << bits) - 1 if full else int(labels.max())
+    return lookup(labels, padded), (1 << bits) - 1 if full else int(labels.max())
+
+
+def lookup(labels: np.ndarray, codebook: np.ndarray) -> np.ndarray:
+    """``codebook[labels]`` as a (len(labels), C) uint8 array; every label must be a row."""
+    items = _gather(_as_items(codebook), labels)
+    return items.view(np.uint8).reshape(len(labels), codebook.shape[1])
 
 
 def _gather(items: np.ndarray, indices: np.ndarray) -> np.ndarray:

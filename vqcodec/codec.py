@@ -1,6 +1,7 @@
 """The public API.
 
-image -> quantizer -> labels + codebook -> packed labels -> container bytes, and back.
+image -> quantizer -> labels + codebook -> label coding (packed or entropy) -> container
+bytes, and back.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import bitpack, container
+from . import bitpack, container, entropy
 from ._atomic import write_bytes
 from .errors import FormatError
 from .images import ImageLike, to_array
@@ -23,7 +24,10 @@ def encode(image: ImageLike, bits: int = 4, *, coding: str = "packed", seed: int
     """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
 
     ``image`` is a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), or a PIL image.
-    The same image and options give the same bytes (for colour: on the same platform).
+    ``coding="packed"`` stores every label in exactly ``bits`` bits (a predictable size);
+    ``coding="entropy"`` codes them with a context model, typically 2-5x smaller, and falls
+    back to packed for an image where that would not be smaller. Both decode to the same
+    array. The same image and options give the same bytes (for colour: on the same platform).
 
     >>> data = vqcodec.encode(np.zeros((2, 3), np.uint8), bits=2)
     >>> vqcodec.decode(data).shape
@@ -41,6 +45,11 @@ def encode(image: ImageLike, bits: int = 4, *, coding: str = "packed", seed: int
     height, width, channels = pixels.shape
     codebook, labels = quantize(pixels.reshape(-1, channels), 1 << bits, seed)
     payload = bitpack.pack(labels, bits)
+    label_coding = container.IMPLEMENTED_CODINGS["packed"]
+    if coding == "entropy":
+        coded = entropy.encode_labels(labels, width, height, bits, limit=len(payload) - 1)
+        if coded is not None and len(coded) >= container.MIN_ENTROPY_PAYLOAD:
+            payload, label_coding = coded, container.IMPLEMENTED_CODINGS["entropy"]
     header = container.Header(
         width=width,
         height=height,
@@ -48,7 +57,7 @@ def encode(image: ImageLike, bits: int = 4, *, coding: str = "packed", seed: int
         bits=bits,
         codebook_entries=len(codebook),
         payload_bytes=len(payload),
-        label_coding=container.IMPLEMENTED_CODINGS[coding],
+        label_coding=label_coding,
     )
     return container.build(header, codebook.tobytes(), payload)
 
@@ -63,8 +72,12 @@ def decode(data: bytes) -> np.ndarray:
     ((512, 512, 3), dtype('uint8'))
     """
     header, codebook, payload = _checked(data)
-    pixels, largest = bitpack.expand(payload, header.pixels, header.bits, codebook)
-    _check_largest_label(largest, header)
+    if header.coding == "entropy":
+        labels = _entropy_labels(header, payload)
+        pixels = bitpack.lookup(labels, codebook)
+    else:
+        pixels, largest = bitpack.expand(payload, header.pixels, header.bits, codebook)
+        _check_largest_label(largest, header)
     if header.channels == 1:
         return pixels.reshape(header.height, header.width)
     return pixels.reshape(header.height, header.width, header.channels)
@@ -73,9 +86,18 @@ def decode(data: bytes) -> np.ndarray:
 def decode_parts(data: bytes) -> tuple[container.Header, np.ndarray, np.ndarray]:
     """The header, the (K, C) codebook and the (H*W,) labels of .vq bytes, all checked."""
     header, codebook, payload = _checked(data)
+    if header.coding == "entropy":
+        return header, codebook, _entropy_labels(header, payload)
     labels = bitpack.unpack(payload, header.pixels, header.bits)
     _check_largest_label(int(labels.max()), header)
     return header, codebook, labels
+
+
+def _entropy_labels(header: container.Header, payload: memoryview) -> np.ndarray:
+    labels = entropy.decode_labels(payload, header.width, header.height, header.bits)
+    if header.codebook_entries < 1 << header.bits:
+        _check_largest_label(int(labels.max()), header)
+    return labels
 
 
 def _checked(data: bytes) -> tuple[container.Header, np.ndarray, memoryview]:
@@ -84,7 +106,9 @@ def _checked(data: bytes) -> tuple[container.Header, np.ndarray, memoryview]:
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
     parsed = container.parse(data)
     header = parsed.header
-    if not bitpack.padding_is_zero(parsed.payload, header.pixels, header.bits):
+    if header.coding == "packed" and not bitpack.padding_is_zero(
+        parsed.payload, header.pixels, header.bits
+    ):
         raise FormatError("payload: padding bits after the last label must be zero")
     codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
     return header, codebook, parsed.payload

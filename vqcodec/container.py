@@ -57,7 +57,8 @@ MIN_BITS, MAX_BITS = 1, 8
 # label_coding values (spec §4). Values listed here but not in IMPLEMENTED_CODINGS are
 # reserved by the spec; a reader refuses them by name rather than misreading them.
 LABEL_CODINGS = {0: "packed", 1: "entropy"}
-IMPLEMENTED_CODINGS = {"packed": 0}
+IMPLEMENTED_CODINGS = {"packed": 0, "entropy": 1}
+MIN_ENTROPY_PAYLOAD = 4  # the range decoder starts by reading 4 bytes (spec §4.2)
 
 FLAG_EXTERNAL_CODEBOOK = 0x01  # spec §2: reserved for a codebook kept in another file
 
@@ -202,11 +203,18 @@ def parse_header(view: memoryview) -> Header:
             f"width, height: {header.width}x{header.height} = {pixels} pixels exceeds this "
             f"reader's limit of {MAX_IMAGE_PIXELS} (vqcodec.container.MAX_IMAGE_PIXELS)"
         )
-    expected_payload = packed_size(pixels, header.bits)  # "packed" is the only coding read
-    if header.payload_bytes != expected_payload:
+    packed_payload = packed_size(pixels, header.bits)
+    if header.coding == "packed" and header.payload_bytes != packed_payload:
         raise FormatError(
             f"payload_bytes: {header.payload_bytes}, but {pixels} labels of {header.bits} bits "
-            f"packed take {expected_payload}"
+            f"packed take {packed_payload}"
+        )
+    if header.coding == "entropy" and not (
+        MIN_ENTROPY_PAYLOAD <= header.payload_bytes < packed_payload
+    ):
+        raise FormatError(
+            f"payload_bytes: {header.payload_bytes}, but entropy-coded labels take at least "
+            f"{MIN_ENTROPY_PAYLOAD} bytes and fewer than the packed coding's {packed_payload}"
         )
     return header
 
