@@ -19,9 +19,21 @@ import numpy as np
 from PIL import Image
 
 import vqcodec
-from vqcodec import container
+from vqcodec import container, entropy
 
 HERE = pathlib.Path(__file__).resolve().parent
+
+
+def entropy_images() -> dict[str, tuple[np.ndarray, int, str]]:
+    """Images for the entropy coding (§4.2): large enough that it beats packed."""
+    y, x = np.mgrid[:24, :32]
+    rings = ((np.hypot(x - 12, y - 10) // 3) % 6 * 40).astype(np.uint8)
+    palette = np.array([[230, 40, 40], [40, 200, 60], [30, 60, 220], [250, 250, 250]], np.uint8)
+    tiles = palette[((x // 5) + (y // 4) * 2 + (x * y) // 97) % 4]
+    return {
+        "gray-32x24-bits3-entropy": (rings, 3, "entropy coding: 6 gray rings, lossless"),
+        "rgb-32x24-bits2-entropy": (tiles, 2, "entropy coding: 4 colours in tiles, lossless"),
+    }
 
 
 def valid_images() -> dict[str, tuple[np.ndarray, int, str]]:
@@ -105,11 +117,6 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
             "codebook_entries: 5, must be 1..4",
             "more codewords than 2**bits",
         ),
-        "coding-entropy": (
-            set_field(base, "label_coding", 1),
-            "label_coding: 1 (entropy) is not supported by this reader",
-            "the reserved entropy coding",
-        ),
         "coding-unknown": (
             set_field(base, "label_coding", 7),
             "label_coding: unknown value 7",
@@ -155,18 +162,81 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
     }
 
 
+def with_payload(data: bytes, payload: bytes) -> bytes:
+    """``data`` with its payload replaced (payload_bytes and both CRCs follow)."""
+    header = container.parse_header(memoryview(data))
+    start = container.HEADER_BYTES + header.codebook_bytes
+    out = data[:start] + payload + bytes(container.TRAILER_BYTES)
+    return set_field(out, "payload_bytes", len(payload))
+
+
+def invalid_entropy_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """Broken entropy-coded files. ``base`` is gray-32x24-bits3-entropy (6 codewords)."""
+    header = container.parse_header(memoryview(base))
+    start = container.HEADER_BYTES + header.codebook_bytes
+    payload = base[start : start + header.payload_bytes]
+    labels = np.full(header.pixels, 6, np.uint8)  # label 6 of a 6-entry codebook
+    outside = entropy.encode_labels(labels, header.width, header.height, 3, limit=1000)
+    packed = (header.pixels * header.bits + 7) // 8
+    return {
+        "entropy-not-smaller": (
+            with_payload(base, bytes(packed)),
+            f"payload_bytes: {packed}, but entropy-coded labels take at least 4 bytes and "
+            f"fewer than the packed coding's {packed}",
+            "an entropy payload as large as the packed one: a writer stores packed then",
+        ),
+        "entropy-too-short": (
+            with_payload(base, payload[:3]),
+            "payload_bytes: 3, but entropy-coded labels take at least 4 bytes",
+            "three payload bytes: the decoder starts by reading four",
+        ),
+        "entropy-ends-early": (
+            with_payload(base, payload[:-1]),
+            "payload: the coded labels need more than its",
+            "the last payload byte cut, valid CRCs",
+        ),
+        "entropy-extra-byte": (
+            with_payload(base, payload + b"\0"),
+            "payload: 1 bytes left after the last coded label",
+            "one byte after the coded labels, valid CRCs",
+        ),
+        "entropy-label-outside-codebook": (
+            with_payload(base, outside),
+            "payload: label 6 is outside the codebook",
+            "a well-coded label with no codeword, valid CRCs",
+        ),
+    }
+
+
 def main() -> None:
     manifest: dict[str, list] = {"valid": [], "invalid": []}
-    for name, (image, bits, note) in valid_images().items():
-        data = vqcodec.encode(image, bits)
+    images = [(name, case, "packed") for name, case in valid_images().items()]
+    images += [(name, case, "entropy") for name, case in entropy_images().items()]
+    for name, (image, bits, note), coding in images:
+        data = vqcodec.encode(image, bits, coding=coding)
+        assert vqcodec.info(data)["coding"] == coding, name
         (HERE / f"{name}.vq").write_bytes(data)
         Image.fromarray(vqcodec.decode(data)).save(HERE / f"{name}.png")
         manifest["valid"].append(
-            {"file": f"{name}.vq", "image": f"{name}.png", "bits": bits, "note": note}
+            {
+                "file": f"{name}.vq",
+                "image": f"{name}.png",
+                "bits": bits,
+                "coding": coding,
+                "note": note,
+            }
         )
     (HERE / "invalid").mkdir(exist_ok=True)
     base = (HERE / "gray-3x2-bits2.vq").read_bytes()
-    for name, (data, error, note) in invalid_files(base).items():
+    broken = invalid_files(base)
+    broken |= invalid_entropy_files((HERE / "gray-32x24-bits3-entropy.vq").read_bytes())
+    for name, (data, error, note) in broken.items():
+        try:
+            vqcodec.decode(data)
+        except vqcodec.FormatError as caught:
+            assert error in str(caught), (name, str(caught))
+        else:
+            raise AssertionError(f"{name} decodes")
         (HERE / "invalid" / f"{name}.vq").write_bytes(data)
         manifest["invalid"].append({"file": f"invalid/{name}.vq", "error": error, "note": note})
     (HERE / "examples.json").write_text(json.dumps(manifest, indent=2) + "\n")
