@@ -121,6 +121,14 @@ def make_parser() -> argparse.ArgumentParser:
     encode.add_argument(
         "-b", "--bits", type=_bits, default=4, help="bits per label, 1..8 (default 4)"
     )
+    encode.add_argument(
+        "-c",
+        "--coding",
+        choices=sorted(container.IMPLEMENTED_CODINGS),
+        default="packed",
+        help="label coding: packed (exactly BITS bits a label, the default) or entropy "
+        "(context-coded, smaller; packed where it would not be)",
+    )
     encode.add_argument("--seed", type=int, default=0, help="k-means seed for colour (default 0)")
     encode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     encode.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -138,7 +146,7 @@ def make_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=_info)
 
     compare_cmd = commands.add_parser(
-        "compare", help="sizes and PSNR at several bits beside PNG, PNG8 and JPEG"
+        "compare", help="sizes and PSNR at several bits beside PNG, PNG8, WebP and JPEG"
     )
     compare_cmd.add_argument("input", nargs="?", help="input image (default: the bundled sample)")
     compare_cmd.set_defaults(inputs=[])
@@ -146,6 +154,12 @@ def make_parser() -> argparse.ArgumentParser:
         "-b", "--bits", type=_bits_list, default=[1, 2, 4, 8], help="list such as 1,2,4,8 or 1-8"
     )
     compare_cmd.add_argument("--plot", metavar="FIG", help="write a figure of the decoded images")
+    compare_cmd.add_argument(
+        "--rd",
+        metavar="FIG",
+        help="write a rate-distortion figure: PSNR against bits per pixel for vq packed and "
+        "entropy, JPEG, WebP, PNG8 and (if installed) libimagequant",
+    )
     compare_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     compare_cmd.add_argument(
         "--seed", type=int, default=0, help="k-means seed for colour (default 0)"
@@ -166,15 +180,18 @@ def _encode_one(args: argparse.Namespace, source: str) -> None:
     output = args.output or _with_suffix(source, ".vq")
     _check_output(source, output, args.force)
     image = open_image(source)
-    data = codec.encode(image, args.bits, seed=args.seed)
+    data = codec.encode(image, args.bits, coding=args.coding, seed=args.seed)
     write_bytes(output, data)
     if not args.quiet:
         # Our own fresh bytes: the header is enough, no need to CRC the whole file again.
         meta = codec.header_fields(container.parse_header(memoryview(data)))
+        coding = meta["coding"]
+        if coding != args.coding:
+            coding += f" ({args.coding} would not be smaller)"
         print(
             f"{source} -> {output}: {meta['width']}x{meta['height']}, "
             f"{meta['channels']} channel(s), bits {meta['bits']}, "
-            f"{meta['codebook_entries']} codewords, {len(data)} bytes "
+            f"{meta['codebook_entries']} codewords, {coding}, {len(data)} bytes "
             f"({meta['bits_per_pixel']:.3f} bits/pixel)"
         )
 
@@ -220,12 +237,13 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    if args.plot:
-        _check_output(args.input, args.plot, args.force)
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UserError("--plot needs matplotlib: pip install 'vqcodec[plot]'") from None
+    for option, figure in (("--plot", args.plot), ("--rd", args.rd)):
+        if figure:
+            _check_output(args.input, figure, args.force)
+            try:
+                import matplotlib  # noqa: F401
+            except ImportError:
+                raise UserError(f"{option} needs matplotlib: pip install 'vqcodec[plot]'") from None
     if args.input is None:
         name, source = f"{compare.SAMPLE_NAME} (bundled sample)", compare.sample_image()
     else:
@@ -252,12 +270,17 @@ def _compare(args: argparse.Namespace) -> int:
         compare.plot(args.plot, image, decoded, summary["rows"])
         if not args.json:
             print(f"figure written to {args.plot}")
+    if args.rd:
+        curves = compare.rate_distortion(image, summary["rows"])
+        compare.plot_rate_distortion(args.rd, curves, name)
+        if not args.json:
+            print(f"rate-distortion figure written to {args.rd}")
     return EXIT_OK
 
 
 _TABLE_HEAD = (
-    "bits  codewords   vq bytes  bits/px   rate  tutorial   PSNR dB   PNG8 bytes"
-    "   JPEG q  JPEG bytes  JPEG PSNR"
+    "bits  codewords   vq bytes   rate  tutorial  entropy bytes  entropy b/px   PSNR dB"
+    "   PNG8 bytes  WebP-LL bytes   JPEG q  JPEG bytes  JPEG PSNR"
 )
 
 
@@ -271,8 +294,9 @@ def _table_row(row: dict[str, Any]) -> str:
         jpeg = f"{quality:>8}  {row['jpeg_bytes']:>10,}  {jpeg_psnr:>9}"
     return (
         f"{row['bits']:>4}  {row['codebook_entries']:>9}  {row['vq_bytes']:>9,}  "
-        f"{row['bits_per_pixel']:>7.3f}  {row['compression_rate']:>5.1f}%  "
-        f"{row['tutorial_rate']:>7.1f}%  {psnr:>8}  {row['png8_bytes']:>11,}  {jpeg}"
+        f"{row['compression_rate']:>5.1f}%  {row['tutorial_rate']:>7.1f}%  "
+        f"{row['entropy_bytes']:>13,}  {row['entropy_bits_per_pixel']:>12.3f}  {psnr:>8}  "
+        f"{row['png8_bytes']:>11,}  {row['webp_lossless_bytes']:>13,}  {jpeg}"
     )
 
 

@@ -1,6 +1,7 @@
 """The tutorial's view on real files: quantize at several bit depths and set each result
-beside what people would use instead (PNG of the original, PNG8 of the same quantized image,
-JPEG of the original at the same PSNR); optionally a figure of the decoded images.
+beside what people would use instead (PNG of the original; PNG8 and WebP lossless of the same
+quantized image; JPEG of the original at the same PSNR); optionally a figure of the decoded
+images and a rate-distortion figure (PSNR against bits per pixel for every coder).
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def png8_bytes(codebook: np.ndarray, labels: np.ndarray, height: int, width: int
     return _saved_size(palette_image(codebook, labels, height, width), "PNG", optimize=True)
 
 
+def webp_lossless_bytes(codebook: np.ndarray, labels: np.ndarray, height: int, width: int) -> int:
+    """Size of the quantized image as lossless WebP (Pillow, method=6: its smallest)."""
+    image = palette_image(codebook, labels, height, width)
+    image = image.convert("RGBA" if codebook.shape[1] == 4 else "RGB")
+    return _saved_size(image, "WEBP", lossless=True, method=6)
+
+
 def jpeg_at_psnr(image: np.ndarray, target: float) -> dict[str, Any] | None:
     """The smallest-quality JPEG of ``image`` (H, W, C) whose PSNR reaches ``target``.
 
@@ -110,8 +118,10 @@ def compare(
         "png_bytes": png_bytes(image),
         "rows": [],
     }
+    pixels = height * width
     for bits in bits_list:
         data = encode(image, bits, seed=seed)
+        entropy_bytes = len(encode(image, bits, coding="entropy", seed=seed))
         header, codebook, labels = decode_parts(data)
         decoded = codebook[labels].reshape(image.shape)
         quality = psnr(image, decoded)
@@ -120,12 +130,15 @@ def compare(
             "bits": bits,
             "codebook_entries": header.codebook_entries,
             "vq_bytes": len(data),
-            "bits_per_pixel": len(data) * 8 / (height * width),
+            "bits_per_pixel": len(data) * 8 / pixels,
             "compression_rate": 100.0 * (1 - len(data) / raw),
             "tutorial_rate": 100.0 * (8 - bits) / 8,
+            "entropy_bytes": entropy_bytes,
+            "entropy_bits_per_pixel": entropy_bytes * 8 / pixels,
             "mse": mse(image, decoded),
             "psnr": None if math.isinf(quality) else quality,
             "png8_bytes": png8_bytes(codebook, labels, height, width),
+            "webp_lossless_bytes": webp_lossless_bytes(codebook, labels, height, width),
             "jpeg_quality": None if jpeg is None else jpeg["quality"],
             "jpeg_bytes": None if jpeg is None else jpeg["bytes"],
             "jpeg_psnr": None if jpeg is None or math.isinf(jpeg["psnr"]) else jpeg["psnr"],
@@ -157,6 +170,105 @@ def plot(
         axes.imshow(_squeeze(image), cmap="gray" if gray else None, vmin=0, vmax=255)
         axes.set_title(title, fontsize=10)
         axes.set_axis_off()
+    extension = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+    with atomic_output(path) as handle:
+        figure.savefig(handle, format=extension, dpi=100)
+
+
+JPEG_QUALITIES = (2, 5, 10, 20, 30, 50, 70, 85, 95)
+WEBP_QUALITIES = (0, 5, 10, 20, 30, 50, 70, 85, 95)
+
+
+def rate_distortion(image: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, list[tuple]]:
+    """Curves of (bits per pixel, PSNR dB) for each coder, from ``compare``'s rows plus
+    quality sweeps of JPEG and lossy WebP, and libimagequant + PNG where it is installed.
+    Lossless points (infinite PSNR) are left out: they do not fit on the axis."""
+    height, width, channels = image.shape
+    pixels = height * width
+    lossy = [row for row in rows if row["psnr"] is not None]
+
+    def vq(size_key: str) -> list[tuple]:
+        return [(row[size_key] * 8 / pixels, row["psnr"]) for row in lossy]
+
+    curves = {
+        "vq packed": vq("vq_bytes"),
+        "vq entropy": vq("entropy_bytes"),
+        "PNG8 of vq's quantization": vq("png8_bytes"),
+    }
+    source = Image.fromarray(_squeeze(image))
+    sweeps = (("JPEG", "JPEG", JPEG_QUALITIES), ("WebP", "WEBP", WEBP_QUALITIES))
+    for name, fmt, qualities in sweeps:
+        if fmt == "JPEG" and channels == 4:
+            continue  # JPEG stores no alpha
+        points = []
+        for quality in qualities:
+            buffer = io.BytesIO()
+            source.save(buffer, fmt, quality=quality)
+            decoded = np.asarray(Image.open(buffer).convert(source.mode)).reshape(image.shape)
+            points.append((buffer.tell() * 8 / pixels, psnr(image, decoded)))
+        curves[name] = [point for point in points if math.isfinite(point[1])]
+    liq = _libimagequant_curve(image, [row["bits"] for row in lossy])
+    if liq:
+        curves["libimagequant + PNG"] = liq
+    return curves
+
+
+def _libimagequant_curve(image: np.ndarray, bits_list: list[int]) -> list[tuple]:
+    try:
+        import imagequant  # type: ignore[import-untyped]
+    except ImportError:
+        return []
+    height, width, channels = image.shape
+    source = Image.fromarray(_squeeze(image)).convert("RGBA" if channels == 4 else "RGB")
+    points = []
+    for bits in bits_list:
+        quantized = imagequant.quantize_pil_image(
+            source, dithering_level=0.0, max_colors=1 << bits, min_quality=0, max_quality=100
+        )
+        size = _saved_size(quantized, "PNG", optimize=True)
+        decoded = np.asarray(quantized.convert(source.mode))
+        if channels == 1:
+            decoded = decoded[:, :, :1]
+        quality = psnr(image, decoded.reshape(image.shape))
+        if math.isfinite(quality):
+            points.append((size * 8 / (height * width), quality))
+    return points
+
+
+_CURVE_STYLES: dict[str, dict[str, Any]] = {
+    "vq packed": dict(marker="s", linestyle="--", color="tab:blue"),
+    "vq entropy": dict(marker="o", linewidth=2.5, color="tab:blue"),
+    "PNG8 of vq's quantization": dict(marker="^", color="tab:green"),
+    "libimagequant + PNG": dict(marker="v", color="tab:olive"),
+    "JPEG": dict(marker="x", color="tab:red"),
+    "WebP": dict(marker="+", color="tab:purple"),
+}
+
+
+def plot_rate_distortion(
+    path: str | os.PathLike[str], curves: dict[str, list[tuple]], title: str
+) -> None:
+    """Write the rate-distortion figure: PSNR (dB) against bits per pixel, one line a coder."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.5, 5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for name, points in curves.items():
+        if points:
+            rates, qualities = zip(*sorted(points), strict=True)
+            axes.plot(rates, qualities, label=name, **_CURVE_STYLES.get(name, {}))
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axes.set_xscale("log", base=2)
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("bits per pixel (file size x 8 / pixels, log scale)")
+    axes.set_ylabel("PSNR (dB)")
+    axes.set_title(f"rate-distortion: {title}")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
     extension = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
     with atomic_output(path) as handle:
         figure.savefig(handle, format=extension, dpi=100)
