@@ -20,6 +20,10 @@ vqcodec time measured in this run, so > 1 means vqcodec is faster):
   each in a fresh process: tracemalloc peak and the growth of the process's peak RSS.
 - scale: encode and decode time at 0.25, 1, 4, 12 and 24 megapixels (the bundled sample
   upscaled), with time per megapixel.
+- entropy: the entropy label coding on every corpus photo and scan (6 gray, 3 colour) at bits
+  2..6: file size against a palette PNG (optimize=True) and lossless WebP (method=6) of the
+  same quantized image; decode time against Pillow decoding that WebP to an array; encode
+  time of the label coding alone and of the whole encode, per megapixel.
 """
 
 from __future__ import annotations
@@ -45,7 +49,11 @@ from vqcodec.codec import decode_parts
 from vqcodec.compare import mse, palette_image, psnr, sample_image
 
 CORPUS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus"
-SECTIONS = ("gray", "colour", "decode", "memory", "scale")
+SECTIONS = ("gray", "colour", "decode", "memory", "scale", "entropy")
+ENTROPY_IMAGES = (
+    "camera.png", "moon.png", "coins.png", "page.png", "text.png", "gravel.png",
+    "astronaut.png", "coffee.png", "chelsea.png",
+)  # fmt: skip
 
 
 def timed(function, repeat: int):
@@ -293,6 +301,70 @@ def section_scale(args) -> None:
                 flush=True,
             )
         del image
+
+
+def section_entropy(args) -> None:
+    from vqcodec import entropy
+
+    entropy.decode_labels(entropy.encode_labels(np.zeros(4, np.uint8), 2, 2, 1, 64), 2, 2, 1)
+    print("\n## entropy coding: size vs PNG8 and WebP lossless of the same quantized image\n")
+    print("Sizes are whole files. Decode: median ms of vqcodec.decode vs Pillow open + load +")
+    print("array of the WebP; ratio = vq / WebP (lower is better). Encode s/MP: the label coding")
+    print("alone, and the whole vqcodec.encode (quantizer included).\n")
+    print(
+        "| image | bits | vq entropy | PNG8 | WebP LL | vs PNG8 | vs WebP | decode ms vq / WebP "
+        "| decode ratio | label coding s/MP | encode s/MP |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    to_png8, to_webp, decode_ratios, coding_rates, encode_rates = [], [], [], [], []
+    for name in ENTROPY_IMAGES:
+        image = np.asarray(Image.open(CORPUS / name))
+        height, width = image.shape[:2]
+        megapixels = height * width / 1e6
+        for bits in range(2, 7):
+            encode_time, data = timed(
+                partial(vqcodec.encode, image, bits, coding="entropy"), max(1, args.repeat // 2)
+            )
+            _, codebook, labels = decode_parts(data)
+            coding_time, _ = timed(
+                partial(entropy.encode_labels, labels, width, height, bits, len(labels)),
+                args.repeat,
+            )
+            quantized = palette_image(codebook, labels, height, width)
+            buffer = io.BytesIO()
+            quantized.save(buffer, "PNG", optimize=True)
+            png8 = buffer.tell()
+            rgb = quantized.convert("RGBA" if codebook.shape[1] == 4 else "RGB")
+            buffer = io.BytesIO()
+            rgb.save(buffer, "WEBP", lossless=True, method=6)
+            webp = buffer.getvalue()
+
+            def webp_decode(webp=webp):
+                return np.asarray(Image.open(io.BytesIO(webp)))
+
+            vq_ms, _ = timed(partial(vqcodec.decode, data), args.repeat)
+            webp_ms, _ = timed(webp_decode, args.repeat)
+            to_png8.append(len(data) / png8)
+            to_webp.append(len(data) / len(webp))
+            decode_ratios.append(vq_ms / webp_ms)
+            coding_rates.append(coding_time / megapixels)
+            encode_rates.append(encode_time / megapixels)
+            print(
+                f"| {name} | {bits} | {len(data):,} | {png8:,} | {len(webp):,} | "
+                f"{to_png8[-1]:.3f} | {to_webp[-1]:.3f} | {vq_ms * 1e3:.2f} / "
+                f"{webp_ms * 1e3:.2f} | {decode_ratios[-1]:.1f}x | {coding_rates[-1]:.3f} | "
+                f"{encode_rates[-1]:.3f} |",
+                flush=True,
+            )
+    median = statistics.median
+    print(
+        f"\nmedian over {len(to_png8)} cases: size {median(to_png8):.3f}x PNG8 "
+        f"(worst {max(to_png8):.3f}), {median(to_webp):.3f}x WebP lossless "
+        f"(worst {max(to_webp):.3f}); decode {median(decode_ratios):.1f}x WebP's time "
+        f"(range {min(decode_ratios):.1f}-{max(decode_ratios):.1f}); label coding "
+        f"{median(coding_rates):.3f} s/MP (worst {max(coding_rates):.3f}); whole encode "
+        f"{median(encode_rates):.3f} s/MP (worst {max(encode_rates):.3f})"
+    )
 
 
 def main() -> None:
