@@ -272,7 +272,7 @@ def _compare(args: argparse.Namespace) -> int:
             print(f"figure written to {args.plot}")
     if args.rd:
         curves = compare.rate_distortion(image, summary["rows"])
-        compare.plot_rate_distortion(args.rd, curves, name)
+        compare.plot_rate_distortion(args.rd, curves, os.path.basename(name))
         if not args.json:
             print(f"rate-distortion figure written to {args.rd}")
     return EXIT_OK
