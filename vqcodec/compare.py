@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from . import bitpack, container
 from ._atomic import atomic_output
 from .codec import decode_parts, encode
 
@@ -120,18 +121,25 @@ def compare(
     }
     pixels = height * width
     for bits in bits_list:
-        data = encode(image, bits, seed=seed)
-        entropy_bytes = len(encode(image, bits, coding="entropy", seed=seed))
+        # One quantization serves both codings: the packed size follows from the header.
+        data = encode(image, bits, coding="entropy", seed=seed)
+        entropy_bytes = len(data)
         header, codebook, labels = decode_parts(data)
+        packed_bytes = (
+            container.HEADER_BYTES
+            + header.codebook_bytes
+            + bitpack.packed_size(header.pixels, bits)
+            + container.TRAILER_BYTES
+        )
         decoded = codebook[labels].reshape(image.shape)
         quality = psnr(image, decoded)
         jpeg = jpeg_at_psnr(image, quality)
         row = {
             "bits": bits,
             "codebook_entries": header.codebook_entries,
-            "vq_bytes": len(data),
-            "bits_per_pixel": len(data) * 8 / pixels,
-            "compression_rate": 100.0 * (1 - len(data) / raw),
+            "vq_bytes": packed_bytes,
+            "bits_per_pixel": packed_bytes * 8 / pixels,
+            "compression_rate": 100.0 * (1 - packed_bytes / raw),
             "tutorial_rate": 100.0 * (8 - bits) / 8,
             "entropy_bytes": entropy_bytes,
             "entropy_bits_per_pixel": entropy_bytes * 8 / pixels,
