@@ -6,6 +6,7 @@ images and a rate-distortion figure (PSNR against bits per pixel for every coder
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import bitpack, container
+from . import bitpack
 from ._atomic import atomic_output
 from .codec import decode_parts, encode
 
@@ -125,12 +126,8 @@ def compare(
         data = encode(image, bits, coding="entropy", seed=seed)
         entropy_bytes = len(data)
         header, codebook, labels = decode_parts(data)
-        packed_bytes = (
-            container.HEADER_BYTES
-            + header.codebook_bytes
-            + bitpack.packed_size(header.pixels, bits)
-            + container.TRAILER_BYTES
-        )
+        packed_payload = bitpack.packed_size(header.pixels, bits)
+        packed_bytes = dataclasses.replace(header, payload_bytes=packed_payload).file_bytes
         decoded = codebook[labels].reshape(image.shape)
         quality = psnr(image, decoded)
         jpeg = jpeg_at_psnr(image, quality)

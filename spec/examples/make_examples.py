@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 import vqcodec
-from vqcodec import container, entropy
+from vqcodec import bitpack, container, entropy
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -177,7 +177,7 @@ def invalid_entropy_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
     payload = base[start : start + header.payload_bytes]
     labels = np.full(header.pixels, 6, np.uint8)  # label 6 of a 6-entry codebook
     outside = entropy.encode_labels(labels, header.width, header.height, 3, limit=1000)
-    packed = (header.pixels * header.bits + 7) // 8
+    packed = bitpack.packed_size(header.pixels, header.bits)
     return {
         "entropy-not-smaller": (
             with_payload(base, bytes(packed)),
