@@ -124,7 +124,7 @@ def make_parser() -> argparse.ArgumentParser:
     encode.add_argument(
         "-c",
         "--coding",
-        choices=sorted(container.IMPLEMENTED_CODINGS),
+        choices=sorted(container.CODING_NAMES),
         default="packed",
         help="label coding: packed (exactly BITS bits a label, the default) or entropy "
         "(context-coded, smaller; packed where it would not be)",

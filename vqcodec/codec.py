@@ -7,118 +7,112 @@ bytes, and back.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from . import bitpack, container, entropy
+from . import container
 from ._atomic import write_bytes
-from .errors import FormatError
+from .coding import CODINGS, packed
+from .container import LabelCoding
+from .errors import VQError
 from .images import ImageLike, to_array
 from .quantize import quantize
 
 PathLike = str | os.PathLike[str]
 
 
-def encode(image: ImageLike, bits: int = 4, *, coding: str = "packed", seed: int = 0) -> bytes:
+def encode(
+    image: ImageLike,
+    bits: int = 4,
+    *,
+    coding: str = "packed",
+    seed: int = 0,
+    max_pixels: int | None = None,
+) -> bytes:
     """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
 
     ``image`` is a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), or a PIL image.
     ``coding="packed"`` stores every label in exactly ``bits`` bits (a predictable size);
     ``coding="entropy"`` codes them with a context model, typically 2-5x smaller, and falls
     back to packed for an image where that would not be smaller. Both decode to the same
-    array. The same image and options give the same bytes (for colour: on the same platform).
+    array. The same image and options give the same bytes. ``max_pixels`` is the pixel
+    limit (None: the reader's default, ``vqcodec.container.MAX_IMAGE_PIXELS``; 0: none), so
+    that the encoder never writes a file the reader would refuse.
 
     >>> data = vqcodec.encode(np.zeros((2, 3), np.uint8), bits=2)
     >>> vqcodec.decode(data).shape
     (2, 3)
     """
-    _check_int("bits", bits)
+    bits = _check_int("bits", bits)
     if not container.MIN_BITS <= bits <= container.MAX_BITS:
         raise ValueError(f"bits must be {container.MIN_BITS}..{container.MAX_BITS}, not {bits}")
-    _check_int("seed", seed)
-    if coding not in container.IMPLEMENTED_CODINGS:
-        raise ValueError(
-            f"coding must be one of {sorted(container.IMPLEMENTED_CODINGS)}, not {coding!r}"
-        )
+    seed = _check_int("seed", seed)
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, not {seed}")
+    if coding not in container.CODING_NAMES:
+        raise ValueError(f"coding must be one of {sorted(container.CODING_NAMES)}, not {coding!r}")
     pixels = to_array(image)
     height, width, channels = pixels.shape
+    limit = container.pixel_limit(max_pixels)
+    if limit is not None and width * height > limit:
+        raise VQError(
+            f"image: {width}x{height} = {width * height} pixels exceeds the limit of {limit}, "
+            "which the reader would refuse (max_pixels= changes it)"
+        )
     codebook, labels = quantize(pixels.reshape(-1, channels), 1 << bits, seed)
-    payload = bitpack.pack(labels, bits)
-    label_coding = container.IMPLEMENTED_CODINGS["packed"]
-    if coding == "entropy":
-        coded = entropy.encode_labels(labels, width, height, bits, limit=len(payload) - 1)
-        if coded is not None and len(coded) >= container.MIN_ENTROPY_PAYLOAD:
-            payload, label_coding = coded, container.IMPLEMENTED_CODINGS["entropy"]
     header = container.Header(
         width=width,
         height=height,
         channels=channels,
         bits=bits,
         codebook_entries=len(codebook),
-        payload_bytes=len(payload),
-        label_coding=label_coding,
+        payload_bytes=0,
     )
+    wanted = container.CODING_NAMES[coding]
+    payload = CODINGS[wanted].encode(labels, header) if wanted != LabelCoding.PACKED else None
+    if payload is None:  # packed, asked for or as the fallback
+        wanted, payload = LabelCoding.PACKED, packed.encode(labels, header)
+    header = replace(header, payload_bytes=len(payload), label_coding=wanted)
     return container.build(header, codebook.tobytes(), payload)
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = None) -> np.ndarray:
     """Decode .vq bytes to a uint8 array: (H, W) for gray, (H, W, C) for colour.
 
-    Raises :class:`vqcodec.FormatError` for anything that breaks the spec.
+    Raises :class:`vqcodec.FormatError` for anything that breaks the spec; its ``field``
+    names the field or section at fault. ``max_pixels`` as for :func:`encode`.
 
     >>> image = vqcodec.decode(open("photo.vq", "rb").read())
     >>> image.shape, image.dtype
     ((512, 512, 3), dtype('uint8'))
     """
-    header, codebook, payload = _checked(data)
-    if header.coding == "entropy":
-        labels = _entropy_labels(header, payload)
-        pixels = bitpack.lookup(labels, codebook)
-    else:
-        pixels, largest = bitpack.expand(payload, header.pixels, header.bits, codebook)
-        _check_largest_label(largest, header)
+    header, codebook, payload = _checked(data, max_pixels)
+    pixels = CODINGS[header.label_coding].decode(payload, header, codebook)
     if header.channels == 1:
         return pixels.reshape(header.height, header.width)
     return pixels.reshape(header.height, header.width, header.channels)
 
 
-def decode_parts(data: bytes) -> tuple[container.Header, np.ndarray, np.ndarray]:
+def decode_parts(
+    data: bytes | bytearray | memoryview, *, max_pixels: int | None = None
+) -> tuple[container.Header, np.ndarray, np.ndarray]:
     """The header, the (K, C) codebook and the (H*W,) labels of .vq bytes, all checked."""
-    header, codebook, payload = _checked(data)
-    if header.coding == "entropy":
-        return header, codebook, _entropy_labels(header, payload)
-    labels = bitpack.unpack(payload, header.pixels, header.bits)
-    _check_largest_label(int(labels.max()), header)
-    return header, codebook, labels
+    header, codebook, payload = _checked(data, max_pixels)
+    return header, codebook, CODINGS[header.label_coding].decode(payload, header)
 
 
-def _entropy_labels(header: container.Header, payload: memoryview) -> np.ndarray:
-    labels = entropy.decode_labels(payload, header.width, header.height, header.bits)
-    if header.codebook_entries < 1 << header.bits:
-        _check_largest_label(int(labels.max()), header)
-    return labels
-
-
-def _checked(data: bytes) -> tuple[container.Header, np.ndarray, memoryview]:
-    """Container checks (spec §6, 1-7) and padding (§4): header, (K, C) codebook, payload."""
+def _checked(
+    data: bytes | bytearray | memoryview, max_pixels: int | None
+) -> tuple[container.Header, np.ndarray, memoryview]:
+    """Container checks (spec §6, 1-7): the header, the (K, C) codebook and the payload."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
-    parsed = container.parse(data)
+    parsed = container.parse(data, max_pixels)
     header = parsed.header
-    if header.coding == "packed" and not bitpack.padding_is_zero(
-        parsed.payload, header.pixels, header.bits
-    ):
-        raise FormatError("payload: padding bits after the last label must be zero")
     codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
     return header, codebook, parsed.payload
-
-
-def _check_largest_label(largest: int, header: container.Header) -> None:
-    if largest >= header.codebook_entries:
-        raise FormatError(
-            f"payload: label {largest} is outside the codebook ({header.codebook_entries} entries)"
-        )
 
 
 def read(path: PathLike) -> np.ndarray:
@@ -177,6 +171,8 @@ def header_fields(header: container.Header) -> dict[str, Any]:
     }
 
 
-def _check_int(name: str, value: object) -> None:
+def _check_int(name: str, value: object) -> int:
+    """``value`` as a Python int (numpy integers included); bools and floats are refused."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return int(value)

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import bitpack
 from ._atomic import atomic_output
 from .codec import decode_parts, encode
 
@@ -126,7 +125,7 @@ def compare(
         data = encode(image, bits, coding="entropy", seed=seed)
         entropy_bytes = len(data)
         header, codebook, labels = decode_parts(data)
-        packed_payload = bitpack.packed_size(header.pixels, bits)
+        packed_payload = header.packed_bytes
         packed_bytes = dataclasses.replace(header, payload_bytes=packed_payload).file_bytes
         decoded = codebook[labels].reshape(image.shape)
         quality = psnr(image, decoded)

@@ -1,17 +1,18 @@
 """The .vq container: header, codebook, payload, trailer (``spec/vq-format.md``).
 
-This module owns every constant of the format and the order in which a reader checks a file:
+This module owns every fact of the format: the magic, the version, the header layout, the
+label codings, the size law, the limits, and the order in which a reader checks a file:
 length, magic, version, header CRC, each header field, limits, section sizes, data CRC. All of
 that happens before any buffer the size of the image is allocated (spec §6).
 """
 
 from __future__ import annotations
 
+import enum
 import struct
 import zlib
 from dataclasses import dataclass
 
-from .bitpack import packed_size
 from .errors import FormatError
 
 MAGIC = b"\x89VQ\n"
@@ -54,17 +55,50 @@ _CRC = struct.Struct("<I")
 CHANNEL_COUNTS = (1, 3, 4)
 MIN_BITS, MAX_BITS = 1, 8
 
-# label_coding values (spec §4). Values listed here but not in IMPLEMENTED_CODINGS are
-# reserved by the spec; a reader refuses them by name rather than misreading them.
-LABEL_CODINGS = {0: "packed", 1: "entropy"}
-IMPLEMENTED_CODINGS = {"packed": 0, "entropy": 1}
-MIN_ENTROPY_PAYLOAD = 4  # the range decoder starts by reading 4 bytes (spec §4.2)
+
+class LabelCoding(enum.IntEnum):
+    """The label_coding field (spec §4): how the payload stores the labels."""
+
+    PACKED = 0  # each label in exactly `bits` bits (§4.1)
+    ENTROPY = 1  # context model + range coder (§4.2)
+
+    @property
+    def label(self) -> str:
+        """The lower-case name users type (``--coding entropy``)."""
+        return self.name.lower()
+
+
+CODING_NAMES = {coding.label: coding for coding in LabelCoding}
+
+# Spec §4.2: the range decoder starts by reading 4 bytes, and every pixel costs at least
+# one binary decision, which shrinks the coder's range by a factor of at least 1 - 2**-11
+# (probabilities stay within 32/65536 of 0 and 1): more than 2**-14 of a byte per pixel.
+MIN_ENTROPY_PAYLOAD = 4
+ENTROPY_PIXELS_PER_BYTE = 1 << 14
 
 FLAG_EXTERNAL_CODEBOOK = 0x01  # spec §2: reserved for a codebook kept in another file
 
 # This implementation's limit, not the format's (spec §6): the same default as Pillow's
-# Image.MAX_IMAGE_PIXELS. Set vqcodec.container.MAX_IMAGE_PIXELS = None to lift it.
+# Image.MAX_IMAGE_PIXELS. Readers and the encoder take max_pixels= to change it per call;
+# setting vqcodec.container.MAX_IMAGE_PIXELS = None lifts it for the whole process.
 MAX_IMAGE_PIXELS: int | None = 1024 * 1024 * 1024 // 4 // 3
+
+
+def pixel_limit(max_pixels: int | None) -> int | None:
+    """The limit in force: ``max_pixels`` if given (0 means none), else the module's."""
+    if max_pixels is None:
+        return MAX_IMAGE_PIXELS
+    return max_pixels or None
+
+
+def packed_size(count: int, bits: int) -> int:
+    """Bytes the packed coding takes for ``count`` labels of ``bits`` bits (the size law)."""
+    return (count * bits + 7) // 8
+
+
+def min_entropy_payload(pixels: int) -> int:
+    """The fewest bytes an entropy payload of ``pixels`` labels can take (spec §4.2)."""
+    return max(MIN_ENTROPY_PAYLOAD, 3 + pixels // ENTROPY_PIXELS_PER_BYTE)
 
 
 @dataclass(frozen=True)
@@ -77,14 +111,14 @@ class Header:
     bits: int
     codebook_entries: int
     payload_bytes: int
-    label_coding: int = 0
+    label_coding: LabelCoding = LabelCoding.PACKED
     block_width: int = 1
     block_height: int = 1
     flags: int = 0
 
     @property
     def coding(self) -> str:
-        return LABEL_CODINGS.get(self.label_coding, f"unknown ({self.label_coding})")
+        return LabelCoding(self.label_coding).label
 
     @property
     def pixels(self) -> int:
@@ -93,6 +127,11 @@ class Header:
     @property
     def codebook_bytes(self) -> int:
         return self.codebook_entries * self.channels
+
+    @property
+    def packed_bytes(self) -> int:
+        """The payload's size in the packed coding (spec §4.1)."""
+        return packed_size(self.pixels, self.bits)
 
     @property
     def file_bytes(self) -> int:
@@ -147,43 +186,48 @@ def seal(data: bytes | bytearray) -> bytes:
     return bytes(out)
 
 
-def parse(data: bytes) -> Container:
+def parse(data: bytes | bytearray | memoryview, max_pixels: int | None = None) -> Container:
     """Check ``data`` against the spec and split it into its sections (nothing decoded yet)."""
     view = memoryview(data).cast("B")
-    header = parse_header(view)
+    header = parse_header(view, max_pixels)
     expected = header.file_bytes
     if len(view) < expected:
-        raise FormatError(f"file is truncated: {len(view)} bytes, the header announces {expected}")
+        raise FormatError("file", f"truncated: {len(view)} bytes, the header announces {expected}")
     if len(view) > expected:
         raise FormatError(
+            "file",
             f"trailing data: {len(view) - expected} bytes after the trailer "
-            f"(the header announces {expected} bytes)"
+            f"(the header announces {expected} bytes)",
         )
     codebook_end = HEADER_BYTES + header.codebook_bytes
     payload_end = codebook_end + header.payload_bytes
     (data_crc,) = _CRC.unpack_from(view, payload_end)
     if zlib.crc32(view[HEADER_BYTES:payload_end]) != data_crc:
-        raise FormatError("data_crc: checksum mismatch over codebook and payload (corrupt file)")
+        raise FormatError("data_crc", "checksum mismatch over codebook and payload (corrupt file)")
     return Container(header, view[HEADER_BYTES:codebook_end], view[codebook_end:payload_end])
 
 
-def parse_header(view: memoryview) -> Header:
-    """Validate the fixed header (spec §2 and §6) and return it."""
+def parse_header(view: memoryview, max_pixels: int | None = None) -> Header:
+    """Validate the fixed header (spec §2 and §6) and return it.
+
+    ``max_pixels``: this reader's pixel limit (None: ``MAX_IMAGE_PIXELS``; 0: no limit).
+    """
     if len(view) < HEADER_BYTES:
         if bytes(view[:4]) != MAGIC[: len(view[:4])]:
-            raise FormatError("magic: not a .vq file")
+            raise FormatError("magic", "not a .vq file")
         raise FormatError(
-            f"header: file is truncated ({len(view)} bytes, the header needs {HEADER_BYTES})"
+            "header", f"file is truncated ({len(view)} bytes, the header needs {HEADER_BYTES})"
         )
     values = dict(zip((name for name, _ in HEADER_FIELDS), _HEADER.unpack_from(view), strict=True))
     if values["magic"] != MAGIC:
-        raise FormatError(f"magic: not a .vq file (starts with {values['magic']!r})")
+        raise FormatError("magic", f"not a .vq file (starts with {values['magic']!r})")
     if values["version"] != VERSION:
         raise FormatError(
-            f"version: {values['version']} is not supported (this reader knows version {VERSION})"
+            "version",
+            f"{values['version']} is not supported (this reader knows version {VERSION})",
         )
     if zlib.crc32(view[: HEADER_BYTES - 4]) != values["header_crc"]:
-        raise FormatError("header_crc: checksum mismatch over the header (corrupt file)")
+        raise FormatError("header_crc", "checksum mismatch over the header (corrupt file)")
     _check_fields(values)
     header = Header(
         width=values["width"],
@@ -192,62 +236,65 @@ def parse_header(view: memoryview) -> Header:
         bits=values["bits"],
         codebook_entries=values["codebook_entries"],
         payload_bytes=values["payload_bytes"],
-        label_coding=values["label_coding"],
+        label_coding=LabelCoding(values["label_coding"]),
         block_width=values["block_width"],
         block_height=values["block_height"],
         flags=values["flags"],
     )
-    pixels = header.pixels
-    if MAX_IMAGE_PIXELS is not None and pixels > MAX_IMAGE_PIXELS:
+    check_pixels(header.width, header.height, max_pixels, field="width, height")
+    packed = header.packed_bytes
+    if header.label_coding == LabelCoding.PACKED and header.payload_bytes != packed:
         raise FormatError(
-            f"width, height: {header.width}x{header.height} = {pixels} pixels exceeds this "
-            f"reader's limit of {MAX_IMAGE_PIXELS} (vqcodec.container.MAX_IMAGE_PIXELS)"
+            "payload_bytes",
+            f"{header.payload_bytes}, but {header.pixels} labels of {header.bits} bits packed "
+            f"take {packed}",
         )
-    packed_payload = packed_size(pixels, header.bits)
-    if header.coding == "packed" and header.payload_bytes != packed_payload:
+    least = min_entropy_payload(header.pixels)
+    if header.label_coding == LabelCoding.ENTROPY and not least <= header.payload_bytes < packed:
         raise FormatError(
-            f"payload_bytes: {header.payload_bytes}, but {pixels} labels of {header.bits} bits "
-            f"packed take {packed_payload}"
-        )
-    if header.coding == "entropy" and not (
-        MIN_ENTROPY_PAYLOAD <= header.payload_bytes < packed_payload
-    ):
-        raise FormatError(
-            f"payload_bytes: {header.payload_bytes}, but entropy-coded labels take at least "
-            f"{MIN_ENTROPY_PAYLOAD} bytes and fewer than the packed coding's {packed_payload}"
+            "payload_bytes",
+            f"{header.payload_bytes}, but {header.pixels} entropy-coded labels take at least "
+            f"{least} bytes and fewer than the packed coding's {packed}",
         )
     return header
+
+
+def check_pixels(width: int, height: int, max_pixels: int | None, field: str) -> None:
+    """Refuse an image over the pixel limit in force (spec §6), before anything is allocated."""
+    limit = pixel_limit(max_pixels)
+    if limit is not None and width * height > limit:
+        raise FormatError(
+            field,
+            f"{width}x{height} = {width * height} pixels exceeds the limit of {limit} "
+            "(max_pixels=, or --max-pixels on the command line, changes it)",
+        )
 
 
 def _check_fields(values: dict) -> None:
     flags = values["flags"]
     if flags & FLAG_EXTERNAL_CODEBOOK:
-        raise FormatError("flags: external codebook (bit 0) is not supported by this reader")
+        raise FormatError("flags", "external codebook (bit 0) is not supported by this reader")
     if flags:
-        raise FormatError(f"flags: unknown bits set (0x{flags:02x}); they must be zero")
+        raise FormatError("flags", f"unknown bits set (0x{flags:02x}); they must be zero")
     if values["channels"] not in CHANNEL_COUNTS:
-        raise FormatError(f"channels: {values['channels']}, must be 1, 3 or 4")
+        raise FormatError("channels", f"{values['channels']}, must be 1, 3 or 4")
     bits = values["bits"]
     if not MIN_BITS <= bits <= MAX_BITS:
-        raise FormatError(f"bits: {bits}, must be {MIN_BITS}..{MAX_BITS}")
+        raise FormatError("bits", f"{bits}, must be {MIN_BITS}..{MAX_BITS}")
     for name in ("width", "height"):
         if values[name] == 0:
-            raise FormatError(f"{name}: 0, must be at least 1")
+            raise FormatError(name, "0, must be at least 1")
     entries = values["codebook_entries"]
     if not 1 <= entries <= 1 << bits:
-        raise FormatError(f"codebook_entries: {entries}, must be 1..{1 << bits} for bits={bits}")
+        raise FormatError("codebook_entries", f"{entries}, must be 1..{1 << bits} for bits={bits}")
     coding = values["label_coding"]
-    if coding not in LABEL_CODINGS:
-        raise FormatError(f"label_coding: unknown value {coding}")
-    if LABEL_CODINGS[coding] not in IMPLEMENTED_CODINGS:
-        raise FormatError(
-            f"label_coding: {coding} ({LABEL_CODINGS[coding]}) is not supported by this reader"
-        )
+    if coding not in LabelCoding.__members__.values():
+        raise FormatError("label_coding", f"unknown value {coding}")
     block = (values["block_width"], values["block_height"])
     if block != (1, 1):
         raise FormatError(
-            f"block_width, block_height: {block[0]}x{block[1]} blocks are not supported by "
-            "this reader (only 1x1)"
+            "block_width, block_height",
+            f"{block[0]}x{block[1]} blocks are not supported by this reader (only 1x1)",
         )
     if values["reserved"] != b"\0\0\0":
-        raise FormatError("reserved: must be zero")
+        raise FormatError("reserved", "must be zero")

@@ -1,8 +1,9 @@
 """Exceptions, split by who is at fault.
 
-``FormatError`` means the bytes break the spec (``spec/vq-format.md``); its message names the
-field or section at fault. Other ``VQError``\\ s mean an input image vqcodec cannot take.
-Caller mistakes (a wrong type, ``bits=9``) raise plain ``TypeError``/``ValueError``.
+``FormatError`` means the bytes break the spec (``spec/vq-format.md``); its ``field`` names
+the header field or section at fault (``"payload"``, ``"header_crc"``, ...), its message says
+what is wrong. Other ``VQError``\\ s mean an input image vqcodec cannot take. Caller mistakes
+(a wrong type, ``bits=9``) raise plain ``TypeError``/``ValueError``.
 """
 
 
@@ -11,4 +12,16 @@ class VQError(ValueError):
 
 
 class FormatError(VQError):
-    """A byte string that is not a valid .vq file; the message names the field or section."""
+    """A byte string that is not a valid .vq file.
+
+    ``field`` is the spec's name of the field or section at fault; ``str(error)`` is
+    ``"field: what is wrong"``.
+    """
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(field, detail)
+        self.field = field
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.detail}"

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 import vqcodec
-from vqcodec import bitpack, container, entropy
+from vqcodec import _core, container
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -134,7 +134,7 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
         ),
         "huge-dimensions": (
             set_field(set_field(base, "width", 2**31), "height", 2**31),
-            "exceeds this reader's limit",
+            "exceeds the limit of 89478485",
             "2^31 x 2^31 pixels, valid header CRC",
         ),
         "payload-bytes": (
@@ -142,8 +142,12 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
             "payload_bytes: 3, but 6 labels of 2 bits packed take 2",
             "payload length disagrees with width, height and bits",
         ),
-        "truncated": (base[:-1], "file is truncated", "last byte missing"),
-        "trailing-data": (base + b"\0", "trailing data: 1 bytes", "one byte after the trailer"),
+        "truncated": (base[:-1], "file: truncated", "last byte missing"),
+        "trailing-data": (
+            base + b"\0",
+            "file: trailing data: 1 bytes",
+            "one byte after the trailer",
+        ),
         "data-crc": (
             bytes(flipped_payload),
             "data_crc: checksum mismatch",
@@ -151,7 +155,7 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
         ),
         "label-outside-codebook": (
             container.seal(bad_label),
-            "payload: label 3 is outside the codebook",
+            "payload: a label is outside the codebook (3 entries)",
             "a label with no codeword, valid CRCs",
         ),
         "padding-nonzero": (
@@ -176,23 +180,23 @@ def invalid_entropy_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
     start = container.HEADER_BYTES + header.codebook_bytes
     payload = base[start : start + header.payload_bytes]
     labels = np.full(header.pixels, 6, np.uint8)  # label 6 of a 6-entry codebook
-    outside = entropy.encode_labels(labels, header.width, header.height, 3, limit=1000)
-    packed = bitpack.packed_size(header.pixels, header.bits)
+    outside = _core.entropy_encode(labels, header.width, header.height, 3, 1000)
+    packed = header.packed_bytes
     return {
         "entropy-not-smaller": (
             with_payload(base, bytes(packed)),
-            f"payload_bytes: {packed}, but entropy-coded labels take at least 4 bytes and "
-            f"fewer than the packed coding's {packed}",
+            f"payload_bytes: {packed}, but {header.pixels} entropy-coded labels take at least 4 "
+            f"bytes and fewer than the packed coding's {packed}",
             "an entropy payload as large as the packed one: a writer stores packed then",
         ),
         "entropy-too-short": (
             with_payload(base, payload[:3]),
-            "payload_bytes: 3, but entropy-coded labels take at least 4 bytes",
+            f"payload_bytes: 3, but {header.pixels} entropy-coded labels take at least 4 bytes",
             "three payload bytes: the decoder starts by reading four",
         ),
         "entropy-ends-early": (
             with_payload(base, payload[:-1]),
-            "payload: the coded labels need more than its",
+            "payload: the coded labels need bytes past its end",
             "the last payload byte cut, valid CRCs",
         ),
         "entropy-extra-byte": (
@@ -202,8 +206,16 @@ def invalid_entropy_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
         ),
         "entropy-label-outside-codebook": (
             with_payload(base, outside),
-            "payload: label 6 is outside the codebook",
+            "payload: a label is outside the codebook (6 entries)",
             "a well-coded label with no codeword, valid CRCs",
+        ),
+        "entropy-bomb": (
+            set_field(
+                set_field(with_payload(base, b"\xff\xff\xff\xff"), "width", 9459), "height", 9459
+            ),
+            f"payload_bytes: 4, but {9459**2} entropy-coded labels take at least "
+            f"{container.min_entropy_payload(9459**2)} bytes",
+            "89 MP announced with 4 payload bytes: refused from the header, nothing allocated",
         ),
     }
 

@@ -1,0 +1,110 @@
+/* pack.c: the packed label coding (spec §4.1) and the codebook lookup.
+ *
+ * Labels are bits bits each, MSB first, row-major, the last byte zero-padded. Eight labels
+ * fill exactly bits bytes, so the general path works a group of eight at a time through one
+ * 64-bit word; 8 bits is a plain copy.
+ */
+#include <string.h>
+
+#include "vqcore.h"
+
+#define CHUNK 4096 /* labels per pass of vq_expand: a multiple of 8, on the stack */
+
+size_t vq_packed_size(uint64_t count, int bits) { return (size_t)((count * bits + 7) / 8); }
+
+void vq_pack(const uint8_t *labels, uint64_t count, int bits, uint8_t *out) {
+    if (bits == 8) {
+        memcpy(out, labels, (size_t)count);
+        return;
+    }
+    uint64_t groups = count / 8;
+    for (uint64_t g = 0; g < groups; g++) {
+        const uint8_t *l = labels + g * 8;
+        uint64_t word = 0;
+        for (int i = 0; i < 8; i++) word = word << bits | l[i];
+        uint8_t *o = out + g * bits;
+        for (int b = 0; b < bits; b++) o[b] = (uint8_t)(word >> (8 * (bits - 1 - b)));
+    }
+    uint64_t rest = count - groups * 8;
+    if (rest) { /* the last group, padded with zero labels, cut at its last whole byte */
+        uint64_t word = 0;
+        for (uint64_t i = 0; i < 8; i++) word = word << bits | (i < rest ? labels[groups * 8 + i] : 0);
+        uint8_t *o = out + groups * bits;
+        size_t tail = vq_packed_size(count, bits) - (size_t)groups * bits;
+        for (size_t b = 0; b < tail; b++) o[b] = (uint8_t)(word >> (8 * (bits - 1 - b)));
+    }
+}
+
+static inline void unpack_group(const uint8_t *in, int bits, uint8_t *l) {
+    uint64_t word = 0;
+    for (int b = 0; b < bits; b++) word = word << 8 | in[b];
+    const uint64_t mask = (1u << bits) - 1;
+    for (int i = 0; i < 8; i++) l[i] = (uint8_t)(word >> (bits * (7 - i)) & mask);
+}
+
+/* Labels first .. first + n - 1 (first a multiple of 8) out of a payload of count labels. */
+static void unpack_range(const uint8_t *payload, uint64_t count, int bits, uint64_t first,
+                         uint64_t n, uint8_t *labels) {
+    if (bits == 8) {
+        memcpy(labels, payload + first, (size_t)n);
+        return;
+    }
+    uint64_t groups = n / 8;
+    const uint8_t *in = payload + first / 8 * bits;
+    for (uint64_t g = 0; g < groups; g++) unpack_group(in + g * bits, bits, labels + g * 8);
+    uint64_t rest = n - groups * 8;
+    if (rest) { /* a short last group: its bytes stop at the payload's end */
+        uint8_t bytes[8] = {0}, last[8];
+        size_t have = vq_packed_size(count, bits) - (size_t)((first / 8 + groups) * bits);
+        memcpy(bytes, in + groups * bits, have < (size_t)bits ? have : (size_t)bits);
+        unpack_group(bytes, bits, last);
+        memcpy(labels + groups * 8, last, (size_t)rest);
+    }
+}
+
+void vq_unpack(const uint8_t *payload, uint64_t count, int bits, uint8_t *labels) {
+    unpack_range(payload, count, bits, 0, count, labels);
+}
+
+int vq_gather(const uint8_t *labels, uint64_t count, const uint8_t *codebook, int entries,
+              int channels, uint8_t *out) {
+    /* A full 256-entry table (zeros past the codebook) keeps the loop free of bounds
+     * branches; one flag collects whether any label was outside the codebook. */
+    uint8_t table[256 * 4] = {0};
+    memcpy(table, codebook, (size_t)entries * channels);
+    unsigned outside = 0;
+    if (channels == 1) {
+        for (uint64_t i = 0; i < count; i++) {
+            outside |= labels[i] >= entries;
+            out[i] = table[labels[i]];
+        }
+    } else if (channels == 3) {
+        for (uint64_t i = 0; i < count; i++) {
+            unsigned l = labels[i];
+            outside |= l >= (unsigned)entries;
+            out[3 * i] = table[3 * l];
+            out[3 * i + 1] = table[3 * l + 1];
+            out[3 * i + 2] = table[3 * l + 2];
+        }
+    } else {
+        for (uint64_t i = 0; i < count; i++) {
+            unsigned l = labels[i];
+            outside |= l >= (unsigned)entries;
+            memcpy(out + 4 * i, table + 4 * l, 4);
+        }
+    }
+    return outside ? VQ_ERR_LABEL : VQ_OK;
+}
+
+int vq_expand(const uint8_t *payload, uint64_t count, int bits, const uint8_t *codebook,
+              int entries, int channels, uint8_t *out) {
+    uint8_t labels[CHUNK];
+    int status = VQ_OK;
+    for (uint64_t first = 0; first < count; first += CHUNK) {
+        uint64_t n = count - first < CHUNK ? count - first : CHUNK;
+        unpack_range(payload, count, bits, first, n, labels);
+        if (vq_gather(labels, n, codebook, entries, channels, out + first * channels) < 0)
+            status = VQ_ERR_LABEL;
+    }
+    return status;
+}

@@ -1,0 +1,95 @@
+/* vqcore.h: the per-pixel kernels of vqcodec, in plain C99.
+ *
+ * No Python here: each kernel takes whole buffers with their lengths, allocates nothing the
+ * size of the image, and reports how it ended with a status code. The CPython glue in
+ * module.c checks every length and shape before calling, releases the GIL around the call,
+ * and maps the status codes to exceptions in one place. The fuzz harnesses in fuzz/ call
+ * these functions directly.
+ */
+#ifndef VQCORE_H
+#define VQCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Status codes. */
+enum {
+    VQ_OK = 0,
+    VQ_ERR_OVERRUN = -1,   /* the coded labels need bytes past the end of the payload */
+    VQ_ERR_LABEL = -3,     /* a label at or past the codebook's size */
+    VQ_ERR_FULL = -4,      /* encoder: the output buffer (the byte budget) is full */
+    VQ_ERR_NOMEM = -5,     /* a small working buffer could not be allocated */
+    VQ_ERR_ARGS = -6       /* arguments out of range (the glue never lets this happen) */
+};
+
+/* ---- entropy coding, label_coding 1 (spec §4.2) ------------------------------------- */
+
+/* Working memory of the coder: the adaptive models plus three rows of width + 3 labels. */
+size_t vq_entropy_work_bytes(uint32_t width);
+
+/* Code the width x height labels (row-major, each < 2**bits) into out[0..capacity).
+ * Returns the number of bytes written, or VQ_ERR_FULL when they do not fit. */
+int64_t vq_entropy_encode(const uint8_t *labels, uint32_t width, uint32_t height, int bits,
+                          uint8_t *out, size_t capacity, void *work);
+
+/* Decode payload[0..size) into width x height labels; returns the bytes consumed (the
+ * caller rejects a payload with bytes left over). Stops at the first read past the
+ * payload's end (VQ_ERR_OVERRUN), so its work is bounded by the payload's length. */
+int64_t vq_entropy_decode(const uint8_t *payload, size_t size, uint32_t width,
+                          uint32_t height, int bits, uint8_t *labels, void *work);
+
+/* ---- packed labels (spec §4.1) and the codebook lookup ------------------------------- */
+
+size_t vq_packed_size(uint64_t count, int bits);
+
+/* Pack count labels at bits bits each, MSB first; out holds vq_packed_size(count, bits). */
+void vq_pack(const uint8_t *labels, uint64_t count, int bits, uint8_t *out);
+
+/* Unpack count labels from vq_packed_size(count, bits) bytes. */
+void vq_unpack(const uint8_t *payload, uint64_t count, int bits, uint8_t *labels);
+
+/* Every label to its codeword: out[i * channels + c] = codebook[labels[i] * channels + c].
+ * VQ_ERR_LABEL when a label is >= entries (out is then partly written). labels may lie at
+ * the end of out itself (labels == out + count * (channels - 1)): the expansion runs
+ * forward and never overwrites a label it has yet to read. */
+int vq_gather(const uint8_t *labels, uint64_t count, const uint8_t *codebook, int entries,
+              int channels, uint8_t *out);
+
+/* Packed payload straight to pixels (unpack and gather in one pass). */
+int vq_expand(const uint8_t *payload, uint64_t count, int bits, const uint8_t *codebook,
+              int entries, int channels, uint8_t *out);
+
+/* ---- colour k-means (kmeans.c; vqcodec.quantize) --------------------------------------- */
+
+/* Distinct colours of an RGB image through an index of vq_rgb_index_bytes() bytes: a
+ * 2**24-bit presence map and the count of set bits before each 64-bit word of it. */
+size_t vq_rgb_index_bytes(void);
+
+/* Build the index of count RGB pixels (3 bytes each); returns the number of distinct
+ * colours. */
+uint32_t vq_rgb_index(const uint8_t *pixels, uint64_t count, void *index);
+
+/* The index's colours in ascending order (colours x 3 bytes) and each one's pixel count.
+ * VQ_ERR_ARGS if the index does not hold exactly colours colours or lacks a pixel's. */
+int vq_rgb_histogram(const uint8_t *pixels, uint64_t count, const void *index,
+                     uint32_t colours, uint8_t *rgb, uint64_t *counts);
+
+/* labels[i] = colour_labels[rank of pixel i's colour]; VQ_ERR_ARGS if a pixel's colour is
+ * not in the index or its rank is >= colours. */
+int vq_rgb_labels(const uint8_t *pixels, uint64_t count, const void *index,
+                  const uint8_t *colour_labels, uint32_t colours, uint8_t *labels);
+
+/* Weighted k-means of n distinct colours (n x channels bytes, channels 3 or 4) with pixel
+ * counts as weights (their total below 2**48), 1 <= k <= min(n, 256): k centres (k x
+ * channels doubles) and each colour's cluster. Deterministic for a given seed. */
+int vq_kmeans(const uint8_t *colours, const uint64_t *counts, uint32_t n, int channels, int k,
+              uint64_t seed, double *centres, uint8_t *assignment);
+
+/* Each of n points (n x channels bytes) to its nearest of entries codewords (squared
+ * Euclidean distance, exact; ties to the lower index). hint (n labels, or NULL) is where
+ * each point's search starts: any valid labels give the same result, near ones faster.
+ * VQ_ERR_LABEL if a hint is >= entries. */
+int vq_nearest(const uint8_t *points, uint64_t n, int channels, const uint8_t *codebook,
+               int entries, const uint8_t *hint, uint8_t *labels);
+
+#endif

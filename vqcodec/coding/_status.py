@@ -1,0 +1,27 @@
+"""The C kernels' status codes, as the errors they stand for."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ..container import Header
+from ..errors import FormatError
+
+
+def check_status(status: int, header: Header) -> None:
+    """Turn a kernel's status code into the FormatError it stands for (spec §6, check 8)."""
+    if status == _core.ERR_LABEL:
+        raise FormatError(
+            "payload", f"a label is outside the codebook ({header.codebook_entries} entries)"
+        )
+    if status == _core.ERR_OVERRUN:
+        raise FormatError("payload", "the coded labels need bytes past its end (corrupt file)")
+    if status < 0:
+        raise RuntimeError(f"vqcodec._core returned status {status}")  # a bug, not the file
+
+
+def check_largest(labels: np.ndarray, header: Header) -> None:
+    """Labels decoded without a codebook must still index it (spec §6, check 8)."""
+    if header.codebook_entries < 1 << header.bits and int(labels.max()) >= header.codebook_entries:
+        check_status(_core.ERR_LABEL, header)

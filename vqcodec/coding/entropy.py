@@ -1,0 +1,61 @@
+"""The entropy label coding (label_coding 1, spec §4.2): a context model and a range coder.
+
+Each label is coded as a few binary decisions, each with an adaptive probability chosen by a
+context of already coded neighbours: "same as the left label?", "same as the one above?", ...
+and, when none matches, the label's bits from the most significant down, predicted by the
+gradient W + N - NW. A binary range coder (LZMA's, with 16-bit probabilities) turns the
+decisions into bytes. The loop is C (``vqcodec/_core/entropy.c``), one body for both
+directions, so encoder and decoder cannot drift apart.
+
+The decoder stops at the first byte it would read past the payload, so a crafted payload
+costs work in proportion to its length; the header check (``container.min_entropy_payload``)
+already refused payloads too short for their pixel count, before anything was allocated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ..container import Header, min_entropy_payload
+from ..errors import FormatError
+from ._status import check_largest, check_status
+
+
+def encode(labels: np.ndarray, header: Header) -> bytes | None:
+    """The coded labels, or None when they would not be smaller than the packed payload."""
+    labels = np.ascontiguousarray(labels, np.uint8)
+    coded = _core.entropy_encode(
+        labels, header.width, header.height, header.bits, header.packed_bytes - 1
+    )
+    if coded is None or len(coded) < min_entropy_payload(header.pixels):
+        return None  # cannot happen for a correct coder, but then packed is the safe answer
+    return coded
+
+
+def decode(
+    payload: bytes | memoryview, header: Header, codebook: np.ndarray | None = None
+) -> np.ndarray:
+    """The labels (H*W,), or with a codebook the pixels (H*W, C) (spec §4.2, §6 check 8).
+
+    Working memory is the output plus O(width): with a codebook the labels are decoded into
+    the output's tail and expanded in place.
+    """
+    if codebook is None:
+        out = np.empty(header.pixels, np.uint8)
+        used = _core.entropy_decode(payload, header.width, header.height, header.bits, out)
+    else:
+        out = np.empty((header.pixels, header.channels), np.uint8)
+        used = _core.entropy_decode(
+            payload, header.width, header.height, header.bits, out, codebook, header.channels
+        )
+    check_status(min(used, 0), header)
+    if used != len(payload):
+        raise FormatError(
+            "payload",
+            f"{len(payload) - used} bytes left after the last coded label "
+            f"(the labels take {used} of {len(payload)})",
+        )
+    if codebook is None:
+        check_largest(out, header)
+    return out
