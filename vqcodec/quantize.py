@@ -8,23 +8,22 @@ here optimises over *integer* codewords, the form the decoder will see.
 - Fewer distinct pixel values than K: the codebook is those values, the result lossless.
 - Gray (C == 1): exact. 1-D k-means over the 256-bin histogram is solved to its global
   optimum over integer codewords by dynamic programming (``_optimal_gray``).
-- Colour (C in 3, 4): weighted k-means on the *distinct* colours (a photo has 2-8x fewer than
-  pixels), coarse to fine: greedy k-means++ and Lloyd on 5-bit-per-channel bin means, then
-  Lloyd on the exact colours; centres rounded to uint8, and every distinct colour goes to its
-  nearest rounded codeword. Plain numpy with float32 BLAS; deterministic for a given seed.
+- Colour (C in 3, 4): weighted k-means on the *distinct* colours (a photo has 2-35x fewer
+  than pixels), in the C core (``_core/kmeans.c``): variance-split seeding and Lloyd on
+  5- or 6-bit-per-channel bins, Lloyd on the exact colours (pruned search: Hamerly's bounds
+  and sort-means), and for K > 16 one round of split and merge past Lloyd's local minimum.
+  Centres are rounded to uint8, and every distinct colour goes to its nearest rounded
+  codeword (exact integer search, ties to the lower index). Single-threaded; the same
+  pixels and seed give the same bytes on any platform.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-_DISTANCE_CHUNK = 8192  # points per distance block: 8192 x 256 float32 = 8 MiB, in cache
-_PIXEL_CHUNK = 1 << 20  # pixels per pass when keying or labelling a colour image
-_SORT_PIXELS = 1 << 22  # up to this many pixels, distinct colours come from a sort
-_COARSE_ITERATIONS, _FINE_ITERATIONS = 50, 20
-_TOLERANCE = 1e-4  # stop when an iteration lowers the weighted error by less than this
-_RESTARTS_UP_TO_16 = 4
-_FINE_POINTS = 1 << 18  # past this many distinct colours, the fine pass runs on bin means
+from . import _core
+
+_SEED_MASK = (1 << 64) - 1  # the C core's generator takes 64 bits of the seed
 
 
 def quantize(pixels: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -114,176 +113,54 @@ def _optimal_gray(values: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.n
     return starts, centres
 
 
-# --- colour: weighted k-means, coarse to fine -------------------------------------------
+# --- colour: weighted k-means in the C core ---------------------------------------------
 
 
 def _quantize_colour(pixels: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     colours, counts, label_pixels = _colour_histogram(pixels)
     if len(colours) <= k:
         return colours, label_pixels(np.arange(len(colours), dtype=np.uint8))
-    centres = _kmeans(colours, counts, k, seed)
-    codebook = _sorted_unique_rows(np.clip(np.rint(centres), 0, 255).astype(np.uint8))
-    return codebook, label_pixels(_nearest_codeword(colours, codebook))
+    channels = pixels.shape[1]
+    centres = np.empty((k, channels), np.float64)
+    clusters = np.empty(len(colours), np.uint8)
+    _core.kmeans(colours, counts, channels, k, seed & _SEED_MASK, centres, clusters)
+    rounded = np.clip(np.rint(centres), 0, 255).astype(np.uint8)
+    keys, codeword_of_cluster = np.unique(_row_keys(rounded), return_inverse=True)
+    codebook = _rows_from_keys(keys, channels)
+    # Each colour's search starts at its cluster's codeword: the nearest one, or near it.
+    hint = codeword_of_cluster.ravel().astype(np.uint8)[clusters]
+    colour_labels = np.empty(len(colours), np.uint8)
+    _checked(_core.nearest(colours, channels, codebook, hint, colour_labels))
+    return codebook, label_pixels(colour_labels)
 
 
 def _colour_histogram(pixels: np.ndarray):
-    """Distinct colours (sorted), their pixel counts, and a function that labels every pixel
-    given one label per distinct colour.
+    """Distinct colours (sorted), their pixel counts (uint64), and a function that labels
+    every pixel given one label per distinct colour.
 
-    Up to _SORT_PIXELS pixels, a sort (np.unique) is fastest. Past that, for RGB, a 2**24-entry
-    int32 table (64 MiB) first marks the colours present, then holds each one's index: no
-    sort and no per-pixel index array, so memory stays flat. Its cost is mostly page faults
-    on first touch (~0.2 s here), which only pays on large images. RGBA's 2**32 colours do
-    not fit a table, so RGBA always sorts.
+    RGB goes through the C core's 2**24-bit presence map (3 MiB whatever the image size);
+    RGBA's 2**32 colours do not fit one, so RGBA sorts (np.unique).
     """
-    if pixels.shape[1] == 3 and len(pixels) > _SORT_PIXELS:
-        table = np.zeros(1 << 24, np.int32)
-        for chunk in _chunks(pixels):
-            table[_row_keys(chunk)] = 1
-        keys = np.flatnonzero(table).astype(np.uint32)
-        table[keys] = np.arange(len(keys), dtype=np.int32)
-        counts = np.zeros(len(keys), np.int64)
-        for chunk in _chunks(pixels):
-            counts += np.bincount(table[_row_keys(chunk)], minlength=len(keys))
+    if pixels.shape[1] == 3:
+        index, colours, counts = _core.rgb_histogram(pixels)
 
         def label_pixels(colour_labels: np.ndarray) -> np.ndarray:
             labels = np.empty(len(pixels), np.uint8)
-            starts = range(0, len(pixels), _PIXEL_CHUNK)
-            for start, chunk in zip(starts, _chunks(pixels), strict=True):
-                labels[start : start + len(chunk)] = colour_labels[table[_row_keys(chunk)]]
+            _checked(_core.rgb_labels(pixels, index, colour_labels, labels))
             return labels
 
-        return _rows_from_keys(keys, 3), counts, label_pixels
+        colours = np.frombuffer(colours, np.uint8).reshape(-1, 3)
+        return colours, np.frombuffer(counts, np.uint64), label_pixels
     keys, inverse, counts = np.unique(_row_keys(pixels), return_inverse=True, return_counts=True)
     inverse = inverse.ravel()
-    return _rows_from_keys(keys, pixels.shape[1]), counts, lambda labels: labels[inverse]
+    colours = _rows_from_keys(keys, pixels.shape[1])
+    return colours, counts.astype(np.uint64), lambda labels: labels[inverse]
 
 
-def _chunks(pixels: np.ndarray):
-    for start in range(0, len(pixels), _PIXEL_CHUNK):
-        yield pixels[start : start + _PIXEL_CHUNK]
-
-
-def _kmeans(colours: np.ndarray, counts: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Weighted k-means of the distinct colours: a coarse pass on 5-bit-per-channel bins (each
-    bin stands for its pixels' mean colour), then Lloyd on the exact colours from there, or,
-    past _FINE_POINTS distinct colours (large images), on the finest bins that fit.
-
-    The coarse pass is cheap, so for K <= 16, where k-means' local minima differ most (0.1 to
-    0.4 dB on the corpus photos), it runs from several seeds and keeps the best.
-    """
-    exact_points = colours.astype(np.float32)
-    exact_weights = counts.astype(np.float64)
-    coarse, bin_weights = _bin_means(colours, exact_points, exact_weights, 5)
-    if len(coarse) > 2 * k:
-        restarts = _RESTARTS_UP_TO_16 if k <= 16 else 1
-        runs = [
-            _lloyd(coarse, bin_weights, _kmeans_plus_plus(coarse, bin_weights, k, seed + run),
-                   _COARSE_ITERATIONS)
-            for run in range(restarts)
-        ]  # fmt: skip
-        start = min(runs, key=lambda run: run[1])[0]
-    else:
-        start = _kmeans_plus_plus(exact_points, exact_weights, k, seed)
-    points, weights = exact_points, exact_weights
-    for bits in (7, 6):
-        if len(points) <= _FINE_POINTS:
-            break
-        points, weights = _bin_means(colours, exact_points, exact_weights, bits)
-    return _lloyd(points, weights, start, _FINE_ITERATIONS)[0]
-
-
-def _bin_means(
-    colours: np.ndarray, points: np.ndarray, weights: np.ndarray, bits: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Group colours by their top ``bits`` bits per channel: each occupied bin's weighted mean
-    colour and total weight."""
-    _, bin_of_colour = np.unique(_row_keys(colours >> (8 - bits)), return_inverse=True)
-    bin_of_colour = bin_of_colour.ravel()
-    totals = np.bincount(bin_of_colour, weights=weights)
-    means = [
-        np.bincount(bin_of_colour, weights=weights * points[:, channel]) / totals
-        for channel in range(points.shape[1])
-    ]
-    return np.stack(means, axis=1).astype(np.float32), totals
-
-
-def _kmeans_plus_plus(points: np.ndarray, weights: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Greedy k-means++ seeding (Arthur & Vassilvitskii): each next centre is the best, by
-    total weighted squared distance, of 2 + ln(k) candidates drawn with probability
-    proportional to weight x squared distance to the nearest centre so far."""
-    rng = np.random.default_rng(seed)
-    trials = 2 + int(np.log(k))
-    centres = np.empty((k, points.shape[1]), np.float32)
-    centres[0] = points[rng.choice(len(points), p=weights / weights.sum())]
-    nearest = ((points - centres[0]) ** 2).sum(axis=1)
-    for index in range(1, k):
-        mass = np.cumsum(weights * nearest)
-        if mass[-1] <= 0:  # every point already is a centre: repeat the last one
-            centres[index:] = centres[index - 1]
-            break
-        picks = np.minimum(np.searchsorted(mass, rng.random(trials) * mass[-1]), len(points) - 1)
-        candidates = np.minimum(
-            nearest[None, :], ((points[None, :, :] - points[picks][:, None, :]) ** 2).sum(axis=2)
-        )
-        best = int(np.argmin(candidates @ weights))
-        centres[index] = points[picks[best]]
-        nearest = candidates[best]
-    return centres
-
-
-def _lloyd(
-    points: np.ndarray, weights: np.ndarray, centres: np.ndarray, iterations: int
-) -> tuple[np.ndarray, float]:
-    """Weighted Lloyd iterations until the weighted error improves by less than _TOLERANCE.
-    Returns the centres and their weighted error. An empty cluster is moved to the point
-    that costs the most where it is."""
-    centres = centres.astype(np.float32).copy()
-    weighted = [weights * points[:, channel] for channel in range(points.shape[1])]
-    norms = (points * points).sum(axis=1)
-    augmented = _augment(points)
-    previous = error = np.inf
-    for _ in range(iterations):
-        labels, partial = _assign(augmented, centres)
-        distances = np.maximum(partial + norms, 0)  # float32 rounding can dip below zero
-        error = float(distances @ weights)
-        sizes = np.bincount(labels, weights=weights, minlength=len(centres))
-        filled = sizes > 0
-        for channel, values in enumerate(weighted):
-            sums = np.bincount(labels, weights=values, minlength=len(centres))
-            centres[filled, channel] = sums[filled] / sizes[filled]
-        for empty in np.flatnonzero(~filled):
-            worst = int(np.argmax(distances * weights))
-            centres[empty] = points[worst]
-            distances[worst] = 0
-        if previous - error <= _TOLERANCE * error:
-            break
-        previous = error
-    return centres, error
-
-
-def _augment(points: np.ndarray) -> np.ndarray:
-    """Points as float32 rows [p, 1], the left factor of :func:`_assign`'s matmul."""
-    return np.hstack([points.astype(np.float32), np.ones((len(points), 1), np.float32)])
-
-
-def _assign(augmented: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre per point (ties to the lower index) and |c|^2 - 2 p.c for it.
-
-    |p - c|^2 = |p|^2 + [p, 1] . [-2c, |c|^2]; |p|^2 is the same for every centre, so the
-    comparison leaves it out and a caller that needs distances adds it. One matmul per chunk,
-    the chunks small enough to stay in cache (13 ms for 113k points x 256 centres here, 86 ms
-    as one big matrix).
-    """
-    table = np.vstack([-2 * centres.T, (centres * centres).sum(axis=1)[None, :]])
-    labels = np.empty(len(augmented), np.intp)
-    partial = np.empty(len(augmented), np.float64)
-    for start in range(0, len(augmented), _DISTANCE_CHUNK):
-        scores = augmented[start : start + _DISTANCE_CHUNK] @ table
-        best = scores.argmin(axis=1)
-        labels[start : start + len(best)] = best
-        partial[start : start + len(best)] = np.take_along_axis(scores, best[:, None], 1)[:, 0]
-    return labels, partial
+def _checked(status: int) -> None:
+    if status != 0:  # the arguments come from this module, so this is a bug
+        raise RuntimeError(f"colour kernel failed ({status})")
 
 
 def _row_keys(rows: np.ndarray) -> np.ndarray:
@@ -294,24 +171,6 @@ def _row_keys(rows: np.ndarray) -> np.ndarray:
     return keys
 
 
-def _sorted_unique_rows(rows: np.ndarray) -> np.ndarray:
-    return _rows_from_keys(np.unique(_row_keys(rows)), rows.shape[1])
-
-
 def _rows_from_keys(keys: np.ndarray, channels: int) -> np.ndarray:
     shifts = np.arange(channels - 1, -1, -1, dtype=np.uint32) * np.uint32(8)
     return ((keys[:, None] >> shifts) & np.uint32(0xFF)).astype(np.uint8)
-
-
-def _nearest_codeword(points: np.ndarray, codebook: np.ndarray) -> np.ndarray:
-    """Index of the nearest codeword (squared Euclidean, ties to the lower index) per point.
-
-    :func:`_assign` in float32 is exact here: points and codewords are integers, so every
-    product and partial sum is an integer below 4 * 2 * 255**2 < 2**24.
-    """
-    book = codebook.astype(np.float32)
-    nearest = np.empty(len(points), np.uint8)
-    for start in range(0, len(points), _PIXEL_CHUNK):  # bounds the float32 copy of points
-        chunk = points[start : start + _PIXEL_CHUNK]
-        nearest[start : start + len(chunk)] = _assign(_augment(chunk), book)[0]
-    return nearest

@@ -2,23 +2,34 @@
  * k-means, and the exact nearest-codeword search.
  *
  * Distinct colours of an RGB image: a 2**24-bit presence map plus the running count of set
- * bits before each 64-bit word (3 MiB in all). The rank of a colour among the present ones
- * is then a table read and a popcount, and the colours come out in ascending order.
+ * bits before each 64-bit word (3 MiB whatever the image). The rank of a colour among the
+ * present ones is a table read and a popcount, and the colours come out sorted.
  *
- * k-means works on the distinct colours weighted by their pixel counts, coarse to fine:
- * seeding and Lloyd on 5-bit-per-channel bins (each bin is the mean of its colours), then
- * Lloyd on the exact colours (or, for very many colours, on the finest bins that fit
- * FINE_MAX points). Every point carries its weight and its weighted coordinate sums as
- * integers, so a centre is an exact integer sum divided once in double: the update has no
- * rounding drift and does not depend on the order points join or leave a cluster.
- * Assignment is Hamerly's algorithm (an upper bound to the own centre, a lower bound to all
- * others, both moved by how far the centres moved) and a point whose bounds fail searches
- * the centres in order of their distance to its current one, stopping at the first that
- * the triangle inequality rules out (Phillips' sort-means).
+ * k-means runs on the distinct colours weighted by their pixel counts, coarse to fine:
+ *  1. seeding on bins of the top 5 or 6 bits per channel (each bin the mean of its
+ *     colours): variance splitting, as in Wu's quantizer; for k <= SMALL_K, where local
+ *     minima differ most, also a second splitting rule and greedy k-means++, keeping the
+ *     best after Lloyd;
+ *  2. Lloyd on those bins;
+ *  3. Lloyd on the exact colours (or, past FINE_MAX of them, the finest bins that fit);
+ *  4. for larger k, one round of split and merge: the centres whose points would cost least
+ *     at their second-nearest centres move into the clusters a cut lowers most, then Lloyd.
+ * Every point carries its weight and weighted coordinate sums as integers, so a centre is
+ * an exact integer sum divided once: the update has no rounding drift and does not depend
+ * on the order in which points join or leave clusters. The update is over-relaxed (the
+ * centre moves RELAX past the mean) for all but the last three iterations of a pass, which
+ * takes fewer iterations to the same error.
+ *
+ * Assignment is Hamerly's algorithm: an upper bound on each point's distance to its own
+ * centre and a lower bound on its distance to every other, both moved by how far centres
+ * move; the lower bound treats the MOVERS centres that moved most one by one. A point whose
+ * bounds fail searches the centres in order of distance from its own (Phillips'
+ * sort-means), stopping once the triangle inequality rules out the rest.
  *
  * Determinism: one thread, a fixed order of every floating-point operation, and no fused
- * multiply-adds (the build passes -ffp-contract=off), so the same input and seed give the
- * same centres on any IEEE machine. The final mapping (vq_nearest) is integer arithmetic.
+ * multiply-adds (the build passes -ffp-contract=off), so the same colours and seed give the
+ * same centres on any IEEE-754 machine. The final mapping (vq_nearest) is integer
+ * arithmetic, exact, with ties to the lower index.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -27,12 +38,25 @@
 #include "vqcore.h"
 
 #define MAX_K 256
-#define COARSE_BITS 5         /* bits per channel of the bins the seeding runs on */
-#define FINE_MAX (1u << 18)   /* the fine pass runs on at most this many points */
-#define COARSE_ITERATIONS 40
-#define FINE_ITERATIONS 30
-#define SMALL_K 16            /* up to this many centres, the coarse pass runs RESTARTS times */
+#define FINE_MAX (UINT32_C(1) << 18) /* the exact pass runs on at most this many points */
+#define SMALL_K 16  /* up to this k: RESTARTS seedings, more coarse iterations, no swaps */
 #define RESTARTS 4
+#define RELAX 0.6   /* over-relaxation: the centre moves to mean + RELAX * (mean - old) */
+#define MOVERS 16   /* centres whose moves the lower bounds take one by one */
+#define SWAP_FACTOR 2.0 /* a swap is tried if the cut's gain is over removal / SWAP_FACTOR */
+
+/* The schedule: bits of the seeding bins, Lloyd iterations on them and on the exact
+ * colours, split-and-merge rounds and the iterations after each. Measured on photos: the
+ * bins are a poor guide to the exact optimum, so past SMALL_K the work goes to the exact
+ * colours. */
+typedef struct {
+    int seed_bits, restarts, coarse_iterations, fine_iterations, swap_rounds, swap_iterations;
+} schedule;
+
+static schedule schedule_for(int k) {
+    if (k <= SMALL_K) return (schedule){5, RESTARTS, 40, 10, 0, 0};
+    return (schedule){k > 32 ? 6 : 5, 1, 10, 8, 1, 5};
+}
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
@@ -223,11 +247,13 @@ static inline uint32_t hash32(uint32_t x) {
 }
 
 /* Group the colours by their top bits bits per channel, bins numbered in order of first
- * appearance; bin_of[i] is colour i's bin. Returns the number of bins, or 0 on no memory. */
+ * appearance; bin_of[i] is colour i's bin. Returns the number of bins; 0 if memory ran
+ * out; UINT32_MAX, with nothing allocated, if there would be more than limit bins. */
 static uint32_t bin_points(const uint8_t *colours, const uint64_t *counts, uint32_t n,
-                           int channels, int bits, uint32_t *bin_of, points *s) {
+                           int channels, int bits, uint32_t limit, uint32_t *bin_of, points *s) {
+    uint64_t keys = UINT64_C(1) << (bits * channels), most = n < keys ? n : keys;
     uint32_t capacity = 64;
-    while (capacity < 2 * (uint64_t)n && capacity < (UINT32_C(1) << 31)) capacity *= 2;
+    while (capacity < 2 * most) capacity *= 2; /* most <= 2**28: no overflow */
     uint32_t *slot_key = malloc((size_t)capacity * sizeof *slot_key);
     uint32_t *slot_bin = malloc((size_t)capacity * sizeof *slot_bin);
     if (!slot_key || !slot_bin) {
@@ -237,7 +263,7 @@ static uint32_t bin_points(const uint8_t *colours, const uint64_t *counts, uint3
     }
     memset(slot_bin, 0xff, (size_t)capacity * sizeof *slot_bin);
     uint32_t bins = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n && bins <= limit; i++) {
         uint32_t key = bin_key(colours + (size_t)i * channels, channels, bits);
         uint32_t h = hash32(key) & (capacity - 1);
         while (slot_bin[h] != UINT32_MAX && slot_key[h] != key) h = (h + 1) & (capacity - 1);
@@ -249,6 +275,7 @@ static uint32_t bin_points(const uint8_t *colours, const uint64_t *counts, uint3
     }
     free(slot_key);
     free(slot_bin);
+    if (bins > limit) return UINT32_MAX;
     if (points_alloc(s, bins)) return 0;
     memset(s->sum, 0, (size_t)bins * 4 * sizeof *s->sum);
     memset(s->w, 0, (size_t)bins * sizeof *s->w);
@@ -272,7 +299,7 @@ typedef struct {
     float half[MAX_K];           /* half the distance to the nearest other centre */
     float cc[MAX_K][MAX_K];      /* centre-to-centre distances */
     uint8_t order[MAX_K][MAX_K]; /* other centres by distance from each, nearest first */
-    uint32_t sorted[MAX_K];      /* order[j] is valid when sorted[j] == stamp */
+    uint32_t sorted[MAX_K];      /* order[j] is sorted when sorted[j] == stamp, unset if 0 */
     uint32_t stamp;
     uint64_t keys[2 * MAX_K];
 } model;
@@ -293,45 +320,61 @@ static void centre_distances(model *m) {
     for (int j = 0; j < k; j++) m->half[j] *= 0.5f;
 }
 
+/* The other centres by distance from centre a, nearest first. Centres move little from one
+ * iteration to the next, so last iteration's order is re-sorted by insertion, which costs
+ * about one comparison per centre when the order still holds. */
 static const uint8_t *neighbours(model *m, int a) {
-    if (m->sorted[a] != m->stamp) {
-        int n = 0;
+    if (m->sorted[a] == m->stamp) return m->order[a];
+    int n = m->k - 1;
+    uint64_t *keys = m->keys;
+    uint8_t *order = m->order[a];
+    if (m->sorted[a] == 0) {
+        int t = 0;
         for (int j = 0; j < m->k; j++)
-            if (j != a) m->keys[n++] = (uint64_t)float_key(m->cc[a][j]) << 8 | (uint64_t)j;
-        sort_keys(m->keys, m->keys + MAX_K, (size_t)n);
-        for (int i = 0; i < n; i++) m->order[a][i] = (uint8_t)m->keys[i];
-        m->sorted[a] = m->stamp;
+            if (j != a) keys[t++] = (uint64_t)float_key(m->cc[a][j]) << 8 | (uint64_t)j;
+        sort_keys(keys, keys + MAX_K, (size_t)n);
+    } else {
+        for (int t = 0; t < n; t++) {
+            uint64_t key = (uint64_t)float_key(m->cc[a][order[t]]) << 8 | order[t];
+            int i = t;
+            for (; i > 0 && keys[i - 1] > key; i--) keys[i] = keys[i - 1];
+            keys[i] = key;
+        }
     }
-    return m->order[a];
+    for (int t = 0; t < n; t++) order[t] = (uint8_t)keys[t];
+    m->sorted[a] = m->stamp;
+    return order;
 }
 
 /* Nearest centre to x, searched outward from centre a: centres c with d(a, c) - d(x, a)
- * above the best distance so far cannot be nearer. Sets *best (distance to the nearest)
- * and *second (a lower bound on the distance to every other centre). Ties: lower index. */
-static int nearest_from(model *m, const float *x, int a, float *best, float *second) {
+ * above the second-best distance so far can be neither nearest nor second. Sets *best
+ * (distance to the nearest), *second (to the second nearest) and, if runner_up is not NULL,
+ * the second's index (-1 if k == 1). Ties: lower index. The exact second distance, not
+ * just a bound, keeps Hamerly's lower bound as loose as it can be. */
+static int nearest_from(model *m, const float *x, int a, float *best, float *second,
+                        int *runner_up) {
     const uint8_t *order = neighbours(m, a);
     float r2 = dist2(x, m->c[a]), r = sqrtf(r2);
-    float best2 = r2, second2 = INFINITY, floor = INFINITY;
-    int b = a;
+    float best2 = r2, second2 = INFINITY;
+    int b = a, b2 = -1;
     for (int i = 0; i < m->k - 1; i++) {
         int j = order[i];
         float reach = m->cc[a][j] - r;
-        if (reach > 0.0f && reach * reach > best2) {
-            floor = reach;
-            break;
-        }
+        if (reach > 0.0f && reach * reach > second2) break;
         float d2 = dist2(x, m->c[j]);
         if (d2 < best2 || (d2 == best2 && j < b)) {
             second2 = best2;
+            b2 = b;
             best2 = d2;
             b = j;
-        } else if (d2 < second2) {
+        } else if (d2 < second2 || (d2 == second2 && j < b2)) {
             second2 = d2;
+            b2 = j;
         }
     }
     *best = sqrtf(best2);
-    float s = sqrtf(second2);
-    *second = s < floor ? s : floor;
+    *second = sqrtf(second2);
+    if (runner_up) *runner_up = b2;
     return b;
 }
 
@@ -362,15 +405,23 @@ static double sse(const model *m, const points *s, const uint8_t *a) {
     return total;
 }
 
-/* Lloyd iterations (Hamerly's bounds) from the centres in m, each point's search starting
- * at its centre in a (a hint: any valid index). Leaves a nearest assignment in a, the
- * centres at their means, and returns the weighted squared error. u, l: n floats. */
-static double lloyd(model *m, const points *s, uint8_t *a, float *u, float *l, int iterations) {
+/* Lloyd iterations with Hamerly's bounds, at most iterations + 1 updates of the centres.
+ * Cold (warm == NULL): from the centres in m, each point searching from its entry in a (a
+ * hint: any valid index). Warm: a, u, l and m's sums are those of the centres in warm, and
+ * m's centres have been moved since (split and merge). Leaves in a each point's nearest
+ * centre as of the last assignment and the centres at the means of those clusters (the
+ * last three updates are plain means), and returns the weighted squared error.
+ * u, l: n floats (the bounds); todo: n indices. */
+static double lloyd(model *m, const points *s, uint8_t *a, float *u, float *l, uint32_t *todo,
+                    int iterations, const model *warm) {
     uint32_t n = s->n;
     int k = m->k;
-    centre_distances(m);
-    for (uint32_t i = 0; i < n; i++) a[i] = (uint8_t)nearest_from(m, s->p + 4 * i, a[i], u + i, l + i);
-    model_from_assignment(m, s, a);
+    if (!warm) {
+        centre_distances(m);
+        for (uint32_t i = 0; i < n; i++)
+            a[i] = (uint8_t)nearest_from(m, s->p + 4 * i, a[i], u + i, l + i, NULL);
+        model_from_assignment(m, s, a);
+    }
     for (int iteration = 0;; iteration++) {
         /* Empty clusters take the point that costs most where it is (u bounds its cost). */
         for (int j = 0; j < k; j++) {
@@ -390,15 +441,19 @@ static double lloyd(model *m, const points *s, uint8_t *a, float *u, float *l, i
             u[pick] = 0.0f;
             l[pick] = 0.0f;
         }
-        /* Centres to their means; bounds follow the moves. */
+        /* Centres to their means; bounds follow the moves. A warm start has its centres
+         * set already, its bounds and sums those of warm's centres. */
+        double beta = iteration + 3 < iterations ? RELAX : 0.0;
         float moved[MAX_K], most = 0.0f, next = 0.0f;
         int farthest = 0;
         for (int j = 0; j < k; j++) {
             float old[4];
-            memcpy(old, m->c[j], sizeof old);
-            if (m->w[j])
-                for (int c = 0; c < 4; c++)
-                    m->c[j][c] = (float)((double)m->sum[j][c] / (double)m->w[j]);
+            memcpy(old, warm && !iteration ? warm->c[j] : m->c[j], sizeof old);
+            if (m->w[j] && !(warm && !iteration))
+                for (int c = 0; c < 4; c++) {
+                    double mean = (double)m->sum[j][c] / (double)m->w[j];
+                    m->c[j][c] = (float)(mean + beta * (mean - (double)old[c]));
+                }
             moved[j] = sqrtf(dist2(old, m->c[j]));
             if (moved[j] > most) {
                 next = most;
@@ -410,24 +465,64 @@ static double lloyd(model *m, const points *s, uint8_t *a, float *u, float *l, i
         }
         if (most == 0.0f || iteration >= iterations) break;
         centre_distances(m);
-        uint32_t changed = 0;
+        /* A few centres often move far while the rest hardly move. Against the far movers,
+         * a point's lower bound is d(own, mover) - u (triangle inequality) rather than its
+         * old bound less the largest move: tau is the largest move of the others. */
+        float tau, near_mover[MAX_K];
+        {
+            uint64_t *keys = m->keys;
+            for (int j = 0; j < k; j++) keys[j] = (uint64_t)float_key(moved[j]) << 8 | (uint64_t)j;
+            sort_keys(keys, keys + MAX_K, (size_t)k);
+            int movers = MOVERS < k - 1 ? MOVERS : k - 1;
+            uint32_t bits = (uint32_t)(keys[k - 1 - movers] >> 8);
+            memcpy(&tau, &bits, sizeof tau);
+            for (int j = 0; j < k; j++) {
+                float nearest = INFINITY;
+                for (int t = k - movers; t < k; t++) {
+                    int c = (int)(keys[t] & 0xff);
+                    if (c != j && moved[c] > tau && m->cc[j][c] < nearest) nearest = m->cc[j][c];
+                }
+                near_mover[j] = nearest;
+            }
+        }
+        /* First, branch-free, the bounds of every point and the list of those they fail;
+         * then those alone: tighten u, and search if the bound still fails. */
+        uint32_t changed = 0, count = 0;
         for (uint32_t i = 0; i < n; i++) {
             int own = a[i];
-            u[i] += moved[own];
-            l[i] -= own == farthest ? next : most;
+            float up = u[i] + moved[own];
+            float hamerly = l[i] - (own == farthest ? next : most);
+            float others = l[i] - tau, movers = near_mover[own] - up;
+            float tiered = others < movers ? others : movers;
+            float low = hamerly > tiered ? hamerly : tiered;
+            u[i] = up;
+            l[i] = low;
+            float bound = low > m->half[own] ? low : m->half[own];
+            todo[count] = i;
+            count += up > bound;
+        }
+        for (uint32_t t = 0; t < count; t++) {
+            uint32_t i = todo[t];
+            int own = a[i];
             float bound = l[i] > m->half[own] ? l[i] : m->half[own];
-            if (u[i] <= bound) continue;
             const float *x = s->p + 4 * i;
             u[i] = sqrtf(dist2(x, m->c[own]));
             if (u[i] <= bound) continue;
-            int b = nearest_from(m, x, own, u + i, l + i);
+            int b = nearest_from(m, x, own, u + i, l + i, NULL);
             if (b != own) {
                 move_point(m, s, i, own, b);
                 a[i] = (uint8_t)b;
                 changed++;
             }
         }
-        if (!changed) break;
+        if (!changed) {
+            /* Converged; undo the last over-relaxation, if any: centres at their means. */
+            for (int j = 0; j < k; j++)
+                if (m->w[j])
+                    for (int c = 0; c < 4; c++)
+                        m->c[j][c] = (float)((double)m->sum[j][c] / (double)m->w[j]);
+            break;
+        }
     }
     return sse(m, s, a);
 }
@@ -492,7 +587,341 @@ static void seed_kmeanspp(model *m, const points *s, uint64_t *rng, float *near,
     }
 }
 
+/* Variance splitting (Wu's quantizer, on the points themselves): start from one box holding
+ * every point and split, k - 1 times, the box whose best cut lowers the weighted squared
+ * error most (by_gain) or the box with the largest error, at its best cut: the axis and
+ * the position between integer coordinates that lower the error most, found from a
+ * 256-slot histogram of the box along each axis. The boxes' means are the centres, and
+ * each point's box is its cluster. Cuts for split and merge may also run along the box's
+ * principal axis (by power iteration on its covariance), its projections in 256 slots. */
+typedef struct {
+    uint32_t lo, hi; /* the box's points are order[lo..hi) */
+    int axis, cut;   /* the best cut: slot < cut goes left; axis 4: the principal axis */
+    double error, gain;
+    double mean[4], dir[4], origin, scale; /* the principal axis's slots */
+} box;
+
+typedef struct {
+    double w[256], sum[256][4];
+} slots;
+
+static inline int slot_on(const box *b, const float *p, int axis) {
+    if (axis < 4) return (int)p[axis];
+    double t = 0.0;
+    for (int c = 0; c < 4; c++) t += ((double)p[c] - b->mean[c]) * b->dir[c];
+    int v = (int)((t - b->origin) * b->scale);
+    return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+
+static inline int slot_of(const box *b, const float *p) { return slot_on(b, p, b->axis); }
+
+static void best_cut(const points *s, const uint32_t *order, box *b, int channels, int principal,
+                     slots *h) {
+    double w = 0.0, sum[4] = {0, 0, 0, 0}, square = 0.0, cross[4][4] = {{0}};
+    int low[5] = {255, 255, 255, 255, 0}, high[5] = {0, 0, 0, 0, 255};
+    for (uint32_t t = b->lo; t < b->hi; t++) {
+        const float *p = s->p + 4 * order[t];
+        double wi = (double)s->w[order[t]];
+        w += wi;
+        for (int c = 0; c < 4; c++) {
+            sum[c] += wi * (double)p[c];
+            square += wi * (double)p[c] * (double)p[c];
+            for (int d = 0; d <= c; d++) cross[c][d] += wi * (double)p[c] * (double)p[d];
+        }
+        for (int c = 0; c < channels; c++) {
+            int v = (int)p[c];
+            if (v < low[c]) low[c] = v;
+            if (v > high[c]) high[c] = v;
+        }
+    }
+    double whole = (sum[0] * sum[0] + sum[1] * sum[1] + sum[2] * sum[2] + sum[3] * sum[3]) / w;
+    b->error = square - whole;
+    b->gain = -1.0;
+    int axes = channels;
+    if (principal && b->hi - b->lo >= 3) {
+        /* The principal axis of the box's covariance, by power iteration from the axis of
+         * largest variance; its projections span 256 slots. */
+        double cov[4][4], v[4] = {0, 0, 0, 0};
+        int widest = 0;
+        for (int c = 0; c < 4; c++) {
+            b->mean[c] = sum[c] / w;
+            for (int d = 0; d <= c; d++)
+                cov[c][d] = cov[d][c] = cross[c][d] / w - b->mean[c] * b->mean[d];
+        }
+        for (int c = 1; c < channels; c++)
+            if (cov[c][c] > cov[widest][widest]) widest = c;
+        v[widest] = 1.0;
+        for (int step = 0; step < 8; step++) {
+            double x[4] = {0, 0, 0, 0}, norm = 0.0;
+            for (int c = 0; c < 4; c++) {
+                for (int d = 0; d < 4; d++) x[c] += cov[c][d] * v[d];
+                norm += x[c] * x[c];
+            }
+            if (!(norm > 0.0)) break;
+            norm = sqrt(norm);
+            for (int c = 0; c < 4; c++) v[c] = x[c] / norm;
+        }
+        double lo = INFINITY, hi = -INFINITY;
+        memcpy(b->dir, v, sizeof v);
+        b->origin = 0.0;
+        b->scale = 1.0;
+        for (uint32_t t = b->lo; t < b->hi; t++) {
+            const float *p = s->p + 4 * order[t];
+            double x = 0.0;
+            for (int c = 0; c < 4; c++) x += ((double)p[c] - b->mean[c]) * v[c];
+            lo = x < lo ? x : lo;
+            hi = x > hi ? x : hi;
+        }
+        if (hi - lo > 1e-6) {
+            b->origin = lo;
+            b->scale = 255.999 / (hi - lo);
+            axes = 5;
+        }
+    }
+    for (int axis = 0; axis < axes; axis++) {
+        if (axis >= channels && axis < 4) continue;
+        if (low[axis] == high[axis]) continue;
+        for (int v = low[axis]; v <= high[axis]; v++) {
+            h->w[v] = 0.0;
+            for (int c = 0; c < 4; c++) h->sum[v][c] = 0.0;
+        }
+        for (uint32_t t = b->lo; t < b->hi; t++) {
+            const float *p = s->p + 4 * order[t];
+            double wi = (double)s->w[order[t]];
+            int v = slot_on(b, p, axis);
+            h->w[v] += wi;
+            for (int c = 0; c < 4; c++) h->sum[v][c] += wi * (double)p[c];
+        }
+        double lw = 0.0, left[4] = {0, 0, 0, 0};
+        for (int v = low[axis]; v < high[axis]; v++) {
+            if (h->w[v] == 0.0) continue;
+            lw += h->w[v];
+            double l2 = 0.0, r2 = 0.0;
+            for (int c = 0; c < 4; c++) {
+                left[c] += h->sum[v][c];
+                double r = sum[c] - left[c];
+                l2 += left[c] * left[c];
+                r2 += r * r;
+            }
+            double gain = l2 / lw + r2 / (w - lw) - whole;
+            if (gain > b->gain) {
+                b->gain = gain;
+                b->axis = axis;
+                b->cut = v + 1;
+            }
+        }
+    }
+}
+
+static int seed_split(model *m, const points *s, int channels, int by_gain, uint8_t *cluster) {
+    uint32_t n = s->n;
+    uint32_t *order = malloc((size_t)n * sizeof *order);
+    slots *h = malloc(sizeof *h);
+    box boxes[MAX_K];
+    if (!order || !h) {
+        free(order);
+        free(h);
+        return VQ_ERR_NOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) order[i] = i;
+    int count = 1;
+    boxes[0].lo = 0;
+    boxes[0].hi = n;
+    best_cut(s, order, &boxes[0], channels, 0, h);
+    while (count < m->k) {
+        int pick = -1;
+        double most = 0.0;
+        for (int b = 0; b < count; b++) {
+            double value = by_gain ? boxes[b].gain : boxes[b].error;
+            if (boxes[b].gain > 0.0 && value > most) {
+                most = value;
+                pick = b;
+            }
+        }
+        if (pick < 0) break;
+        box *old = &boxes[pick], *new = &boxes[count++];
+        uint32_t i = old->lo, j = old->hi;
+        while (i < j) { /* partition: coordinate < cut first */
+            if (slot_of(old, s->p + 4 * order[i]) < old->cut) {
+                i++;
+            } else {
+                uint32_t t = order[i];
+                order[i] = order[--j];
+                order[j] = t;
+            }
+        }
+        new->lo = i;
+        new->hi = old->hi;
+        old->hi = i;
+        best_cut(s, order, old, channels, 0, h);
+        best_cut(s, order, new, channels, 0, h);
+    }
+    for (int b = 0; b < m->k; b++) {
+        const box *x = &boxes[b < count ? b : count - 1];
+        int64_t sum[4] = {0, 0, 0, 0};
+        uint64_t w = 0;
+        for (uint32_t t = x->lo; t < x->hi; t++) {
+            uint32_t i = order[t];
+            w += s->w[i];
+            for (int c = 0; c < 4; c++) sum[c] += s->sum[4 * i + c];
+            cluster[i] = (uint8_t)b;
+        }
+        for (int c = 0; c < 4; c++) m->c[b][c] = w ? (float)((double)sum[c] / (double)w) : 0.0f;
+    }
+    free(order);
+    free(h);
+    return VQ_OK;
+}
+
+/* Split and merge, a step past Lloyd's local minimum: the centres whose points would cost
+ * least extra at their second-nearest centres move, each into a cluster whose best cut
+ * (along an axis or the principal axis) lowers the error by more than 1 / SWAP_FACTOR of
+ * that cost, the two halves' means becoming the two centres; then Lloyd again. The round
+ * is kept only if it lowers the error. The estimates ignore the re-centring that follows,
+ * hence the factor; a cluster takes part in at most one swap per round, and a cluster
+ * that takes a removed centre's points is split by no other. */
+typedef struct {
+    uint32_t *order, *runner_up;
+    slots h;
+    model saved;
+} swap_work;
+
+static double split_merge(model *m, const points *s, int channels, uint8_t *a, float *u,
+                          float *l, uint32_t *todo, double error, int rounds, int iterations,
+                          swap_work *w) {
+    uint32_t n = s->n;
+    int k = m->k;
+    if (k < 3) return error;
+    for (int round = 0; round < rounds; round++) {
+        double removal[MAX_K];
+        box cuts[MAX_K];
+        uint32_t start[MAX_K + 1];
+        uint8_t touched[MAX_K], by_removal[MAX_K], by_gain[MAX_K];
+        centre_distances(m);
+        memset(removal, 0, sizeof removal);
+        memset(start, 0, sizeof start);
+        for (uint32_t i = 0; i < n; i++) {
+            float d1, d2;
+            int r2;
+            int b = nearest_from(m, s->p + 4 * i, a[i], &d1, &d2, &r2);
+            a[i] = (uint8_t)b;
+            u[i] = d1;
+            l[i] = d2;
+            w->runner_up[i] = (uint32_t)r2;
+            removal[b] += (double)s->w[i] * ((double)d2 * (double)d2 - (double)d1 * (double)d1);
+            start[b + 1]++;
+        }
+        model_from_assignment(m, s, a);
+        for (int j = 0; j < k; j++) start[j + 1] += start[j];
+        {
+            uint32_t fill[MAX_K];
+            memcpy(fill, start, sizeof fill);
+            for (uint32_t i = 0; i < n; i++) w->order[fill[a[i]]++] = i;
+        }
+        for (int j = 0; j < k; j++) {
+            cuts[j].lo = start[j];
+            cuts[j].hi = start[j + 1];
+            cuts[j].gain = -1.0;
+            if (cuts[j].hi - cuts[j].lo >= 2) best_cut(s, w->order, &cuts[j], channels, 1, &w->h);
+        }
+        /* Rank clusters by removal cost (ascending) and by split gain (descending). */
+        for (int j = 0; j < k; j++) by_removal[j] = by_gain[j] = (uint8_t)j;
+        for (int t = 1; t < k; t++) {
+            for (int i = t; i > 0 && removal[by_removal[i]] < removal[by_removal[i - 1]]; i--) {
+                uint8_t x = by_removal[i];
+                by_removal[i] = by_removal[i - 1];
+                by_removal[i - 1] = x;
+            }
+            for (int i = t; i > 0 && cuts[by_gain[i]].gain > cuts[by_gain[i - 1]].gain; i--) {
+                uint8_t x = by_gain[i];
+                by_gain[i] = by_gain[i - 1];
+                by_gain[i - 1] = x;
+            }
+        }
+        memcpy(&w->saved, m, sizeof *m);
+        memset(touched, 0, sizeof touched);
+        int swaps = 0, g_at = 0;
+        for (int t = 0; t < k; t++) {
+            int r = by_removal[t];
+            if (touched[r]) continue;
+            while (g_at < k && (touched[by_gain[g_at]] || by_gain[g_at] == r)) g_at++;
+            if (g_at >= k) break;
+            int g = by_gain[g_at];
+            if (cuts[g].gain * SWAP_FACTOR <= removal[r]) break;
+            /* r's points go to their runners-up: those clusters change, g must not be one. */
+            int clash = 0;
+            for (uint32_t q = start[r]; q < start[r + 1]; q++)
+                if ((int)w->runner_up[w->order[q]] == g) clash = 1;
+            if (clash) continue;
+            for (uint32_t q = start[r]; q < start[r + 1]; q++) {
+                int x = (int)w->runner_up[w->order[q]];
+                if (x >= 0) touched[x] = 1;
+            }
+            touched[r] = touched[g] = 1;
+            int64_t left[4] = {0, 0, 0, 0}, right[4] = {0, 0, 0, 0};
+            uint64_t lw = 0, rw = 0;
+            for (uint32_t q = start[g]; q < start[g + 1]; q++) {
+                uint32_t i = w->order[q];
+                int go_left = slot_of(&cuts[g], s->p + 4 * i) < cuts[g].cut;
+                if (go_left) lw += s->w[i];
+                else rw += s->w[i];
+                for (int c = 0; c < 4; c++) {
+                    if (go_left) left[c] += s->sum[4 * i + c];
+                    else right[c] += s->sum[4 * i + c];
+                }
+            }
+            if (!lw || !rw) continue;
+            for (int c = 0; c < 4; c++) {
+                m->c[r][c] = (float)((double)left[c] / (double)lw);
+                m->c[g][c] = (float)((double)right[c] / (double)rw);
+            }
+            swaps++;
+        }
+        if (!swaps) break;
+        memcpy(w->runner_up, a, n); /* a's bytes, to restore a failed round */
+        double after = lloyd(m, s, a, u, l, todo, iterations, &w->saved);
+        if (after >= error) {
+            memcpy(m, &w->saved, sizeof *m);
+            memcpy(a, w->runner_up, n);
+            break;
+        }
+        error = after;
+    }
+    return error;
+}
+
 /* ---- the whole fit ---------------------------------------------------------------------- */
+
+typedef struct {
+    points pts;
+    uint32_t *of; /* colour -> point (NULL: the exact colours, one point each) */
+} level;
+
+static void level_free(level *v) {
+    points_free(&v->pts);
+    free(v->of);
+    v->of = NULL;
+    v->pts.n = 0;
+}
+
+/* The colours grouped at bits bits per channel (8: the colours themselves), if that makes
+ * at most limit points: VQ_OK, VQ_ERR_NOMEM, or VQ_ERR_FULL when there would be more. */
+static int level_make(const uint8_t *colours, const uint64_t *counts, uint32_t n, int channels,
+                      int bits, uint32_t limit, level *v) {
+    v->of = NULL;
+    if (bits >= 8) {
+        if (n > limit) return VQ_ERR_FULL;
+        return exact_points(colours, counts, n, channels, &v->pts);
+    }
+    v->of = malloc((size_t)n * sizeof *v->of);
+    uint32_t got = v->of ? bin_points(colours, counts, n, channels, bits, limit, v->of, &v->pts)
+                         : 0;
+    if (got == 0 || got == UINT32_MAX) {
+        level_free(v);
+        return got ? VQ_ERR_FULL : VQ_ERR_NOMEM;
+    }
+    return VQ_OK;
+}
 
 int vq_kmeans(const uint8_t *colours, const uint64_t *counts, uint32_t n, int channels, int k,
               uint64_t seed, double *centres, uint8_t *assignment) {
@@ -503,83 +932,100 @@ int vq_kmeans(const uint8_t *colours, const uint64_t *counts, uint32_t n, int ch
         if (counts[i] > (UINT64_C(1) << 48) - total) return VQ_ERR_ARGS; /* sums fit int64 */
         total += counts[i];
     }
+    const schedule plan = schedule_for(k);
     int status = VQ_ERR_NOMEM;
-    model *m = calloc(1, sizeof *m);
-    model *best = calloc(1, sizeof *best);
-    uint32_t *bin_of = malloc((size_t)n * sizeof *bin_of);
-    uint32_t *fine_of = NULL;
-    points coarse = {0}, fine = {0};
-    uint8_t *a = NULL, *a_best = NULL, *fa = NULL;
+    model *m = calloc(1, sizeof *m), *best = calloc(1, sizeof *best);
+    swap_work *swaps = NULL;
+    level coarse, fine;
+    memset(&coarse, 0, sizeof coarse);
+    memset(&fine, 0, sizeof fine);
+    uint8_t *a = NULL, *a_best = NULL;
     float *f1 = NULL, *f2 = NULL, *f3 = NULL;
+    uint32_t *todo = NULL;
     double *mass = NULL;
-    if (!m || !best || !bin_of) goto done;
+    if (!m || !best) goto done;
     m->k = best->k = k;
 
-    /* Fine level: the exact colours, or the finest bins with at most FINE_MAX points. */
-    if (n <= FINE_MAX) {
-        if (exact_points(colours, counts, n, channels, &fine)) goto done;
-    } else {
-        fine_of = malloc((size_t)n * sizeof *fine_of);
-        if (!fine_of) goto done;
-        for (int bits = 7;; bits--) {
-            if (!bin_points(colours, counts, n, channels, bits, fine_of, &fine)) goto done;
-            if (fine.n <= FINE_MAX || bits == 1) break;
-            points_free(&fine);
-        }
+    /* The fine level: the exact colours, or the finest bins with at most FINE_MAX points.
+     * The coarse level: the seeding bins, if they leave room for k clusters with points to
+     * spare and are at most half as many as the fine level's points. */
+    int fine_bits = 8, made;
+    while ((made = level_make(colours, counts, n, channels, fine_bits, FINE_MAX, &fine)))
+        if (made != VQ_ERR_FULL || --fine_bits == 0) goto done; /* 1 bit: at most 16 bins */
+    int two_levels = 0;
+    if (plan.seed_bits < fine_bits) {
+        if (level_make(colours, counts, n, channels, plan.seed_bits, UINT32_MAX, &coarse))
+            goto done;
+        two_levels = coarse.pts.n >= 2 * (uint32_t)k && 2 * coarse.pts.n <= fine.pts.n;
+        if (!two_levels) level_free(&coarse);
     }
-    /* Coarse level: the bins the seeding runs on; the fine level itself when they are few. */
-    uint32_t coarse_n = bin_points(colours, counts, n, channels, COARSE_BITS, bin_of, &coarse);
-    if (!coarse_n) goto done;
-    int use_coarse = coarse_n >= 2 * (uint32_t)k && coarse_n < fine.n;
-    const points *seeds = use_coarse ? &coarse : &fine;
-    uint32_t sn = seeds->n, fn = fine.n;
-    uint32_t most = sn > fn ? sn : fn;
+    const level *first = two_levels ? &coarse : &fine;
+    uint32_t most = fine.pts.n > first->pts.n ? fine.pts.n : first->pts.n;
     a = malloc(most);
     a_best = malloc(most);
-    fa = malloc(fn);
     f1 = malloc((size_t)most * sizeof *f1);
     f2 = malloc((size_t)most * sizeof *f2);
     f3 = malloc((size_t)most * sizeof *f3);
+    todo = malloc((size_t)most * sizeof *todo);
     mass = malloc((size_t)most * sizeof *mass);
-    if (!a || !a_best || !fa || !f1 || !f2 || !f3 || !mass) goto done;
+    if (!a || !a_best || !f1 || !f2 || !f3 || !todo || !mass) goto done;
 
+    /* Seed and run Lloyd on the first level; for small k, the best of several seedings. */
+    const points *s0 = &first->pts;
+    int first_iterations = two_levels ? plan.coarse_iterations : plan.fine_iterations;
     uint64_t rng = seed;
-    int restarts = k <= SMALL_K ? RESTARTS : 1;
     double best_error = INFINITY;
-    for (int run = 0; run < restarts; run++) {
-        seed_kmeanspp(m, seeds, &rng, f1, f2, f3, mass);
-        memset(a, 0, sn);
-        double error = lloyd(m, seeds, a, f1, f2, use_coarse ? COARSE_ITERATIONS : FINE_ITERATIONS);
+    for (int run = 0; run < plan.restarts; run++) {
+        if (run < 2) {
+            if (seed_split(m, s0, channels, run == 0, a)) goto done;
+        } else {
+            seed_kmeanspp(m, s0, &rng, f1, f2, f3, mass);
+            memset(a, 0, s0->n);
+        }
+        double error = lloyd(m, s0, a, f1, f2, todo, first_iterations, NULL);
         if (error < best_error) {
             best_error = error;
             memcpy(best, m, sizeof *m);
-            memcpy(a_best, a, sn);
+            memcpy(a_best, a, s0->n);
         }
     }
-    if (use_coarse) {
-        /* Each fine point starts its search at its coarse bin's centre. */
-        for (uint32_t i = 0; i < n; i++) fa[fine_of ? fine_of[i] : i] = a_best[bin_of[i]];
-        lloyd(best, &fine, fa, f1, f2, FINE_ITERATIONS);
-    } else {
-        memcpy(fa, a_best, fn);
+    double error = best_error;
+    if (two_levels) {
+        /* Each fine point starts its search at the centre of the bin it lies in. */
+        for (uint32_t i = 0; i < n; i++)
+            a[fine.of ? fine.of[i] : i] = a_best[coarse.of[i]];
+        memcpy(a_best, a, fine.pts.n);
+        error = lloyd(best, &fine.pts, a_best, f1, f2, todo, plan.fine_iterations, NULL);
+    }
+    if (plan.swap_rounds) {
+        swaps = malloc(sizeof *swaps);
+        if (!swaps) goto done;
+        swaps->order = malloc((size_t)fine.pts.n * sizeof *swaps->order);
+        swaps->runner_up = malloc((size_t)fine.pts.n * sizeof *swaps->runner_up);
+        if (!swaps->order || !swaps->runner_up) goto done;
+        split_merge(best, &fine.pts, channels, a_best, f1, f2, todo, error, plan.swap_rounds,
+                    plan.swap_iterations, swaps);
     }
     for (int j = 0; j < k; j++)
         for (int c = 0; c < channels; c++) centres[j * channels + c] = (double)best->c[j][c];
-    for (uint32_t i = 0; i < n; i++) assignment[i] = fa[fine_of ? fine_of[i] : i];
+    for (uint32_t i = 0; i < n; i++) assignment[i] = a_best[fine.of ? fine.of[i] : i];
     status = VQ_OK;
 done:
-    points_free(&coarse);
-    points_free(&fine);
+    if (swaps) {
+        free(swaps->order);
+        free(swaps->runner_up);
+        free(swaps);
+    }
+    level_free(&coarse);
+    level_free(&fine);
     free(m);
     free(best);
-    free(bin_of);
-    free(fine_of);
     free(a);
     free(a_best);
-    free(fa);
     free(f1);
     free(f2);
     free(f3);
+    free(todo);
     free(mass);
     return status;
 }

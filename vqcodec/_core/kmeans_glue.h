@@ -131,7 +131,9 @@ static PyObject *kmeans(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     uint64_t *weights = NULL;
     int status;
-    if (check_channels(channels) || check_rows("colours", &colours, channels, UINT32_MAX, &n) ||
+    /* n fits the kernel's uint32_t, and n * 8 (the counts' length) fits Py_ssize_t. */
+    const Py_ssize_t most = PY_SSIZE_T_MAX / 8 < UINT32_MAX ? PY_SSIZE_T_MAX / 8 : UINT32_MAX;
+    if (check_channels(channels) || check_rows("colours", &colours, channels, most, &n) ||
         check_length("counts", counts.len, n * (Py_ssize_t)sizeof(uint64_t)) ||
         check_length("assignment", assignment.len, n))
         goto done;
