@@ -24,10 +24,20 @@
 #define MODELS (FLAG_MODELS + ACTIVITY_CLASSES * TREE_NODES * TREE_STATES)
 #define TOP (1u << 24) /* renormalise while the range is below this */
 
+/* A model: its probability and how many updates it has seen (capped), side by side so that
+ * one decision touches one cache line. */
 typedef struct {
-    uint16_t probability[MODELS];
-    uint8_t updates[MODELS];
+    uint16_t probability;
+    uint16_t updates;
+} model_t;
+
+typedef struct {
+    model_t model[MODELS];
 } models_t;
+
+/* The adaptation shift after n updates: 1 + n / 4, at most MAX_SHIFT. */
+static const uint8_t SHIFT[4 * MAX_SHIFT + 1] = {1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4,
+                                                 5, 5, 5, 5, 5};
 
 size_t vq_entropy_work_bytes(uint32_t width) {
     return sizeof(models_t) + 3 * ((size_t)width + 3);
@@ -71,22 +81,21 @@ static void shift_low(coder_t *c) {
     c->low = (c->low & 0x00FFFFFFu) << 8;
 }
 
-static inline void adapt(models_t *m, int model, int bit) {
-    int n = m->updates[model];
-    int shift = 1 + n / 4 < MAX_SHIFT ? 1 + n / 4 : MAX_SHIFT;
-    int p = m->probability[model];
-    if (bit)
-        p += (PROBABILITY_ONE - p) >> shift;
-    else
-        p -= p >> shift;
-    if (p < PROBABILITY_MIN) p = PROBABILITY_MIN;
-    if (p > PROBABILITY_MAX) p = PROBABILITY_MAX;
-    m->probability[model] = (uint16_t)p;
-    if (n < 4 * MAX_SHIFT) m->updates[model] = (uint8_t)(n + 1);
+static inline void adapt(model_t *s, int bit) {
+    int n = s->updates;
+    int shift = SHIFT[n];
+    int p = s->probability;
+    /* Towards 65536 for a 1, towards 0 for a 0; both computed, one kept (no branch). */
+    int up = (PROBABILITY_ONE - p) >> shift, down = p >> shift;
+    p += bit ? up : -down;
+    p = p < PROBABILITY_MIN ? PROBABILITY_MIN : p > PROBABILITY_MAX ? PROBABILITY_MAX : p;
+    s->probability = (uint16_t)p;
+    s->updates = (uint16_t)(n + (n < 4 * MAX_SHIFT));
 }
 
 static inline int encode_bit(coder_t *c, models_t *m, int model, int bit) {
-    uint32_t bound = (c->range >> 16) * m->probability[model];
+    model_t *s = &m->model[model];
+    uint32_t bound = (c->range >> 16) * s->probability;
     if (bit) {
         c->range = bound;
     } else {
@@ -97,29 +106,28 @@ static inline int encode_bit(coder_t *c, models_t *m, int model, int bit) {
         c->range <<= 8;
         shift_low(c);
     }
-    adapt(m, model, bit);
+    adapt(s, bit);
     return bit;
 }
 
 /* Returns the bit, or -1 at the first read past the payload's end: a valid payload never
  * needs one (the encoder's flush writes every byte the decoder will read). */
 static inline int decode_bit(coder_t *c, models_t *m, int model) {
-    uint32_t bound = (c->range >> 16) * m->probability[model];
+    model_t *s = &m->model[model];
+    uint32_t bound = (c->range >> 16) * s->probability;
     uint32_t code = (uint32_t)c->low;
     int bit = code < bound;
-    if (bit) {
-        c->range = bound;
-    } else {
-        code -= bound;
-        c->range -= bound;
-    }
+    /* Branchless: the bit is what the coder cannot predict. */
+    uint32_t keep = 0u - (uint32_t)bit; /* all ones for a 1 */
+    code -= bound & ~keep;
+    c->range = (bound & keep) | ((c->range - bound) & ~keep);
     while (c->range < TOP) {
         if (c->pos >= c->size) return -1;
         c->range <<= 8;
         code = (code << 8) | c->in[c->pos++];
     }
     c->low = code;
-    adapt(m, model, bit);
+    adapt(s, bit);
     return bit;
 }
 
@@ -132,8 +140,8 @@ static inline int decode_bit(coder_t *c, models_t *m, int model) {
         uint8_t *rows = (uint8_t *)work + sizeof(models_t);                                 \
         const int top = (1 << bits) - 1;                                                    \
         for (int i = 0; i < MODELS; i++) {                                                  \
-            m->probability[i] = PROBABILITY_ONE / 2;                                        \
-            m->updates[i] = 0;                                                              \
+            m->model[i].probability = PROBABILITY_ONE / 2;                                  \
+            m->model[i].updates = 0;                                                        \
         }                                                                                   \
         /* Three rows of width + 3: two border columns left, one right (spec §4.2). The    \
          * rows above the image are zero. */                                                \
