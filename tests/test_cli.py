@@ -46,11 +46,14 @@ def test_encode_decode_info(photo, tmp_path, capsys):
 
 
 def test_default_output_names(photo, tmp_path):
+    """encode: NAME.vq; decode: NAME.vq.png, never the NAME.png the file came from
+    (issue 9: `decode *.vq -f` overwrote every original with its lossy decode)."""
+    original = photo.read_bytes()
     assert main(["encode", str(photo), "-q"]) == 0
     assert (tmp_path / "photo.vq").exists()
-    (tmp_path / "photo.png").rename(tmp_path / "original.png")
-    assert main(["decode", str(tmp_path / "photo.vq")]) == 0
-    assert (tmp_path / "photo.png").exists()
+    assert main(["decode", str(tmp_path / "photo.vq"), "--force"]) == 0
+    assert (tmp_path / "photo.vq.png").exists()
+    assert photo.read_bytes() == original
 
 
 def test_refuses_to_overwrite_without_force(photo, tmp_path, capsys):

@@ -2,9 +2,15 @@
 
 Exit codes: 0 success; 1 bad input (an unreadable image, a file that breaks the spec, an
 output that exists); 2 usage (argparse); 128 + N when stopped by signal N (SIGINT, SIGTERM,
-SIGHUP), after removing any half-written output. Errors are one line on stderr each; a
-traceback means a bug. Given several inputs, each is done in turn: a bad one is reported and
-the others still run, and the exit code is 1.
+SIGHUP), after removing any half-written output; 141 (128 + SIGPIPE) when the reader of
+stdout went away (``vqcodec info *.vq | head -1``), quietly, as Unix tools do. Errors are one
+line on stderr each, ``vqcodec: error: FILE: what is wrong``; a traceback means a bug. Given
+several inputs, each is done in turn: a bad one is reported and the others still run, and the
+exit code is 1.
+
+Outputs never destroy anything by accident: an existing file is replaced only with
+``--force`` (and atomically, see ``_atomic``), an input of the same run never, and a device
+or FIFO is written through rather than replaced.
 """
 
 from __future__ import annotations
@@ -22,15 +28,22 @@ import numpy as np
 from PIL import Image
 
 from . import __version__, codec, compare, container
-from ._atomic import atomic_output, write_bytes
+from ._atomic import atomic_output, check_destination, write_bytes
 from .errors import VQError
 from .images import open_image, to_array
 
 EXIT_OK, EXIT_ERROR = 0, 1  # usage errors exit 2, from argparse
+# A closed pipe on stdout: the status a shell shows for a tool killed by SIGPIPE.
+EXIT_PIPE = 128 + getattr(signal, "SIGPIPE", 13)
 
 
 class UserError(Exception):
-    """A problem the user can fix; printed as one line, exit 1."""
+    """A problem the user can fix, with the file it concerns; printed as one line, exit 1."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
 
 
 class Stopped(BaseException):
@@ -54,14 +67,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     with _signals_stop_cleanly():
         try:
-            return int(args.run(args) or EXIT_OK)
+            status = int(args.run(args) or EXIT_OK)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            return status
+        except BrokenPipeError:
+            _silence_stdout()
+            return EXIT_PIPE
         except USER_ERRORS as error:
-            _report(error)
+            _report(error, getattr(args, "input", None))
             return EXIT_ERROR
         except (KeyboardInterrupt, Stopped) as stop:
             signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
             print(f"vqcodec: stopped by {signal.Signals(signum).name}", file=sys.stderr)
             return 128 + signum
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's flush at exit does not report the
+    closed pipe once more (the recipe in the docs of Python's signal module)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # stdout is no real file (tests, embedding)
+        pass
 
 
 @contextlib.contextmanager
@@ -98,14 +127,34 @@ def _each(inputs: list[str], work: Callable[[str], None]) -> int:
     for path in inputs:
         try:
             work(path)
+        except BrokenPipeError:
+            raise  # stdout is gone: no use going on with the others (see main)
         except USER_ERRORS as error:
-            _report(error)
+            _report(error, path)
             status = EXIT_ERROR
     return status
 
 
-def _report(error: BaseException) -> None:
-    print(f"vqcodec: error: {_describe(error)}", file=sys.stderr)
+def _report(error: BaseException, path: str | None = None) -> None:
+    _say(f"vqcodec: error: {_describe(error, path)}", sys.stderr)
+
+
+def _say(text: str, stream: Any = None) -> None:
+    """Print a line that may hold file names, whatever they hold (see ``_printable``)."""
+    stream = sys.stdout if stream is None else stream
+    print(_printable(text, stream), file=stream)
+
+
+def _printable(text: str, stream: Any) -> str:
+    """``text`` in a form ``stream`` can encode. A file name's bytes that are not valid in
+    the file system's encoding arrive as surrogate escapes (PEP 383) and are shown as
+    ``\\xff``; other characters the stream cannot encode (``PYTHONIOENCODING=ascii``) as
+    backslash escapes. Printing them raw would fail after the work was done."""
+    system = sys.getfilesystemencoding()
+    with contextlib.suppress(UnicodeError):  # a lone surrogate that is no escaped byte
+        text = text.encode(system, "surrogateescape").decode(system, "backslashreplace")
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -117,7 +166,9 @@ def make_parser() -> argparse.ArgumentParser:
 
     encode = commands.add_parser("encode", help="image (any format Pillow reads) -> .vq")
     encode.add_argument("inputs", nargs="+", metavar="INPUT", help="input image(s)")
-    encode.add_argument("-o", "--output", help="output .vq file (default: INPUT with .vq)")
+    encode.add_argument(
+        "-o", "--output", help="output .vq file (default: INPUT with .vq); " + _OUTPUT_RULES
+    )
     encode.add_argument(
         "-b", "--bits", type=_bits, default=4, help="bits per label, 1..8 (default 4)"
     )
@@ -129,20 +180,30 @@ def make_parser() -> argparse.ArgumentParser:
         help="label coding: packed (exactly BITS bits a label, the default) or entropy "
         "(context-coded, smaller; packed where it would not be)",
     )
-    encode.add_argument("--seed", type=int, default=0, help="k-means seed for colour (default 0)")
+    encode.add_argument(
+        "--seed", type=_seed, default=0, help="k-means seed for colour, >= 0 (default 0)"
+    )
     encode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     encode.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_max_pixels(encode, "an input image larger than that is refused before it is decoded")
     encode.set_defaults(run=_encode)
 
     decode = commands.add_parser("decode", help=".vq -> image (format from OUTPUT's extension)")
     decode.add_argument("inputs", nargs="+", metavar="INPUT", help="input .vq file(s)")
-    decode.add_argument("-o", "--output", help="output image (default: INPUT with .png)")
+    decode.add_argument(
+        "-o",
+        "--output",
+        help="output image (default: INPUT's name with .vq.png, so that photo.vq never "
+        "becomes the photo.png it came from); " + _OUTPUT_RULES,
+    )
     decode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
+    _add_max_pixels(decode, "a larger file is refused from its header")
     decode.set_defaults(run=_decode)
 
     info = commands.add_parser("info", help="header fields and section sizes of a .vq file")
     info.add_argument("inputs", nargs="+", metavar="FILE", help=".vq file(s)")
     info.add_argument("--json", action="store_true", help="print JSON")
+    _add_max_pixels(info, "a larger file is refused from its header")
     info.set_defaults(run=_info)
 
     compare_cmd = commands.add_parser(
@@ -162,11 +223,28 @@ def make_parser() -> argparse.ArgumentParser:
     )
     compare_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     compare_cmd.add_argument(
-        "--seed", type=int, default=0, help="k-means seed for colour (default 0)"
+        "--seed", type=_seed, default=0, help="k-means seed for colour, >= 0 (default 0)"
     )
     compare_cmd.add_argument("-f", "--force", action="store_true", help="overwrite FIG")
     compare_cmd.set_defaults(run=_compare)
     return parser
+
+
+_OUTPUT_RULES = (
+    "an existing file is replaced only with --force, atomically; a symlink is followed (its "
+    "target is replaced, the link kept); a device or FIFO such as /dev/null is written "
+    "through; an input of the same run is never overwritten, even with --force"
+)
+
+
+def _add_max_pixels(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--max-pixels",
+        type=_max_pixels,
+        metavar="N",
+        help=f"the pixel limit: {what} (default {container.MAX_IMAGE_PIXELS}, Pillow's; "
+        "0 for none)",
+    )
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -178,17 +256,19 @@ def _encode(args: argparse.Namespace) -> int:
 
 def _encode_one(args: argparse.Namespace, source: str) -> None:
     output = args.output or _with_suffix(source, ".vq")
-    _check_output(source, output, args.force)
-    image = open_image(source)
-    data = codec.encode(image, args.bits, coding=args.coding, seed=args.seed)
-    write_bytes(output, data)
+    _check_output(output, args.inputs, args.force)
+    image = open_image(source, args.max_pixels)  # the limit is checked before decoding
+    data = codec.encode(
+        image, args.bits, coding=args.coding, seed=args.seed, max_pixels=args.max_pixels
+    )
+    write_bytes(output, data, overwrite=args.force)
     if not args.quiet:
         # Our own fresh bytes: the header is enough, no need to CRC the whole file again.
-        meta = codec.header_fields(container.parse_header(memoryview(data)))
+        meta = codec.header_fields(container.parse_header(memoryview(data), args.max_pixels))
         coding = meta["coding"]
         if coding != args.coding:
             coding += f" ({args.coding} would not be smaller)"
-        print(
+        _say(
             f"{source} -> {output}: {meta['width']}x{meta['height']}, "
             f"{meta['channels']} channel(s), bits {meta['bits']}, "
             f"{meta['codebook_entries']} codewords, {coding}, {len(data)} bytes "
@@ -201,15 +281,20 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _decode_one(args: argparse.Namespace, source: str) -> None:
-    output = args.output or _with_suffix(source, ".png")
-    _check_output(source, output, args.force)
+    output = args.output or _with_suffix(source, ".vq.png")
+    _check_output(output, args.inputs, args.force)
     extension = os.path.splitext(output)[1].lower()
     fmt = Image.registered_extensions().get(extension)
     if fmt is None or fmt not in Image.SAVE:
-        raise UserError(f"{output}: cannot tell an image format Pillow writes from {extension!r}")
-    image = codec.read(source)
-    with atomic_output(output) as handle:
-        Image.fromarray(image).save(handle, fmt)
+        raise UserError(output, f"cannot tell an image format Pillow writes from {extension!r}")
+    image = codec.read(source, max_pixels=args.max_pixels)
+    try:
+        with atomic_output(output, overwrite=args.force) as handle:
+            Image.fromarray(image).save(handle, fmt)
+    except (OSError, ValueError) as error:
+        if isinstance(error, OSError) and error.errno is not None:
+            raise  # the system's error, naming OUTPUT (see _atomic)
+        raise UserError(output, f"cannot write it as {fmt}: {error}") from None
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -219,12 +304,12 @@ def _info(args: argparse.Namespace) -> int:
     found: list[dict[str, Any]] = []
 
     def show(path: str) -> None:
-        meta = codec.info(path)
+        meta = codec.info(path, max_pixels=args.max_pixels)
         if args.json:
             found.append({"file": path, **meta} if several else meta)
             return
         if several:
-            print(f"{path}:")
+            _say(f"{path}:")
         width = max(map(len, meta))
         for key, value in meta.items():
             shown = f"{value:.4f}" if isinstance(value, float) else value
@@ -239,7 +324,7 @@ def _info(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     for option, figure in (("--plot", args.plot), ("--rd", args.rd)):
         if figure:
-            _check_output(args.input, figure, args.force)
+            _check_output(figure, [args.input] if args.input else [], args.force)
             try:
                 import matplotlib  # noqa: F401
             except ImportError:
@@ -259,7 +344,7 @@ def _compare(args: argparse.Namespace) -> int:
     if not args.json:
         height, width, channels = image.shape
         raw = height * width * channels
-        print(f"{name}: {width}x{height}, {channels} channel(s), raw {raw:,} bytes")
+        _say(f"{name}: {width}x{height}, {channels} channel(s), raw {raw:,} bytes")
         print(_TABLE_HEAD)
     summary = compare.compare(image, args.bits, seed=args.seed, on_row=on_row)
     if args.json:
@@ -269,12 +354,12 @@ def _compare(args: argparse.Namespace) -> int:
     if args.plot:
         compare.plot(args.plot, image, decoded, summary["rows"])
         if not args.json:
-            print(f"figure written to {args.plot}")
+            _say(f"figure written to {args.plot}")
     if args.rd:
         curves = compare.rate_distortion(image, summary["rows"])
         compare.plot_rate_distortion(args.rd, curves, os.path.basename(name))
         if not args.json:
-            print(f"rate-distortion figure written to {args.rd}")
+            _say(f"rate-distortion figure written to {args.rd}")
     return EXIT_OK
 
 
@@ -326,15 +411,42 @@ def _bits_list(text: str) -> list[int]:
     return sorted(set(values))
 
 
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _seed(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:  # numpy's generators take no negative seed
+        raise argparse.ArgumentTypeError(f"seed must be >= 0, not {value}")
+    return value
+
+
+def _max_pixels(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 for no limit), not {value}")
+    return value
+
+
 def _with_suffix(path: str, suffix: str) -> str:
     return os.path.splitext(path)[0] + suffix
 
 
-def _check_output(source: str | None, output: str, force: bool) -> None:
-    if source is not None and _same_file(source, output):
-        raise UserError(f"{output}: refusing to write over the input")
-    if os.path.exists(output) and not force:
-        raise UserError(f"{output}: exists; use --force to overwrite")
+def _check_output(output: str, inputs: Sequence[str], force: bool) -> None:
+    """Refuse, before any work, an output that would overwrite an input of this run (even
+    with --force: ``encode a.png a.vq -f`` must not lose a.vq to a.png's encoding), or an
+    existing file without --force. The write itself refuses again, atomically (_atomic)."""
+    for source in inputs:
+        if _same_file(source, output):
+            raise UserError(output, "is an input of this run; refusing to write over it")
+    try:
+        check_destination(output, overwrite=force)
+    except FileExistsError:
+        raise UserError(output, "exists; use --force to overwrite") from None
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -344,10 +456,18 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _describe(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.filename is not None and error.strerror:
-        return f"{error.filename}: {error.strerror}"
-    return str(error) or type(error).__name__
+def _describe(error: BaseException, path: str | None) -> str:
+    """``FILE: what is wrong``, FILE being the file at fault: the one an OSError or
+    UserError names (an output, say), else the input being worked on."""
+    if isinstance(error, UserError):
+        return str(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        name = os.fsdecode(error.filename)
+        if isinstance(error, FileExistsError):  # created meanwhile, found by the last step
+            return f"{name}: exists; use --force to overwrite"
+        return f"{name}: {error.strerror or error}"
+    text = str(error) or type(error).__name__
+    return text if path is None else f"{path}: {text}"
 
 
 if __name__ == "__main__":

@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from . import container
+from . import _io, container
 from ._atomic import write_bytes
 from .coding import CODINGS, packed
 from .container import LabelCoding
-from .errors import VQError
 from .images import ImageLike, to_array
 from .quantize import quantize
 
@@ -53,14 +52,8 @@ def encode(
         raise ValueError(f"seed must be >= 0, not {seed}")
     if coding not in container.CODING_NAMES:
         raise ValueError(f"coding must be one of {sorted(container.CODING_NAMES)}, not {coding!r}")
-    pixels = to_array(image)
+    pixels = to_array(image, max_pixels)  # refused before its pixels are decoded
     height, width, channels = pixels.shape
-    limit = container.pixel_limit(max_pixels)
-    if limit is not None and width * height > limit:
-        raise VQError(
-            f"image: {width}x{height} = {width * height} pixels exceeds the limit of {limit}, "
-            "which the reader would refuse (max_pixels= changes it)"
-        )
     codebook, labels = quantize(pixels.reshape(-1, channels), 1 << bits, seed)
     header = container.Header(
         width=width,
@@ -109,43 +102,52 @@ def _checked(
     """Container checks (spec §6, 1-7): the header, the (K, C) codebook and the payload."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
-    parsed = container.parse(data, max_pixels)
+    parsed = container.parse(_io.byte_view(data), max_pixels)
     header = parsed.header
     codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
     return header, codebook, parsed.payload
 
 
-def read(path: PathLike) -> np.ndarray:
-    """Read and decode a .vq file.
+def read(source: _io.Source, *, max_pixels: int | None = None) -> np.ndarray:
+    """Read and decode a .vq file: a path, a binary file object (read from where it
+    stands, left open) or the file's bytes. ``max_pixels`` as for :func:`encode`.
+
+    Reads the header first, then exactly the size it announces (spec §6): a file that ends
+    early or runs on is a :class:`vqcodec.FormatError`, whatever the stream's length.
 
     >>> image = vqcodec.read("photo.vq")
     """
-    with open(path, "rb") as handle:
-        return decode(handle.read())
+    return decode(_io.read_container(source, max_pixels), max_pixels=max_pixels)
 
 
-def write(path: PathLike, image: ImageLike, bits: int = 4, **options: Any) -> None:
-    """Encode ``image`` and write it to ``path`` atomically (a temp file, then a rename).
+def write(destination: _io.Destination, image: ImageLike, bits: int = 4, **options: Any) -> None:
+    """Encode ``image`` (options as for :func:`encode`) and write it to ``destination``.
+
+    A path is written atomically: a temp file, then a rename, so a reader sees the old file
+    or the whole new one; a symlink's target is replaced (the link kept), and a character
+    device or FIFO is written through. A binary file object is written and left open.
 
     >>> vqcodec.write("photo.vq", np.asarray(PIL.Image.open("photo.png")), bits=6)
     """
-    write_bytes(path, encode(image, bits, **options))
+    _io.check_destination(destination)
+    data = encode(image, bits, **options)
+    if _io.is_path(destination):
+        write_bytes(destination, data)  # type: ignore[arg-type]
+    else:
+        _io.write_file(destination, data)  # type: ignore[arg-type]
 
 
-def info(data_or_path: bytes | PathLike) -> dict[str, Any]:
+def info(source: _io.Source, *, max_pixels: int | None = None) -> dict[str, Any]:
     """Header fields and section sizes of a .vq file, after checking its structure and CRCs.
 
-    The keys are those of ``vqcodec info --json``; labels are not decoded.
+    ``source`` as for :func:`read`, read the same bounded way. The keys are those of
+    ``vqcodec info --json``; labels are not decoded.
 
     >>> vqcodec.info("photo.vq")["payload_bytes"]
     98304
     """
-    if isinstance(data_or_path, (bytes, bytearray, memoryview)):
-        data = data_or_path
-    else:
-        with open(data_or_path, "rb") as handle:
-            data = handle.read()
-    return header_fields(container.parse(data).header)
+    data = _io.read_container(source, max_pixels)
+    return header_fields(container.parse(data, max_pixels).header)
 
 
 def header_fields(header: container.Header) -> dict[str, Any]:

@@ -1,0 +1,179 @@
+"""Reading and writing .vq files through paths, binary files, pipes and devices.
+
+A reader reads the 36-byte header first, then exactly the size the header announces and one
+byte more to tell a file that runs on; it never reads "to the end". So ``/dev/zero`` or a
+6 GB sparse file costs 36 bytes before its ``FormatError``, and the memory a stream costs is
+bounded both by its header (which the pixel limit bounds, spec §6) and by what actually
+arrived. A path is opened and closed here; a file object the caller passes is read from
+where it stands and left open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+from typing import Protocol
+
+from . import container
+from .errors import FormatError
+
+# A stream of unknown size (a pipe, a socket, a BytesIO) is read in steps that start at
+# _CHUNK and then double: a header that announces 90 MB over a stream that holds 100 bytes
+# costs about _CHUNK, not 90 MB.
+_CHUNK = 1 << 20
+
+Data = bytes | bytearray | memoryview
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+PathLike = str | os.PathLike[str]
+Source = Data | PathLike | Readable
+Destination = PathLike | Writable
+
+
+def byte_view(data: Data) -> memoryview:
+    """``data`` as a flat view of bytes; a strided view (``view[::2]``) is copied once."""
+    view = memoryview(data)
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    return view.cast("B")
+
+
+def is_path(target: object) -> bool:
+    return isinstance(target, (str, os.PathLike))
+
+
+def read_container(source: Source, max_pixels: int | None = None) -> memoryview:
+    """The bytes of one .vq file, read bounded by its header.
+
+    ``source`` is the file's bytes, a path, or a binary file object. Raises ``FormatError``
+    for a header that breaks the spec (the pixel limit included) and for a file that ends
+    before the size its header announces or runs on after it; the rest of the checks are
+    ``container.parse``'s.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return byte_view(source)
+    with _opened(source) as stream:
+        head = _read_stream(stream, container.HEADER_BYTES)
+        header = container.parse_header(memoryview(head), max_pixels)
+        expected = header.file_bytes
+        left = _bytes_left(stream)
+        if left is not None:  # a regular file: its size settles the length before any read
+            _check_length(container.HEADER_BYTES + left, expected)
+        data = _read_stream(stream, expected, head, trusted=left is not None)
+        _check_length(len(data), expected)
+        if _read_some(stream, 1):
+            raise FormatError(
+                "file",
+                f"trailing data: more bytes follow the trailer (the header announces {expected} "
+                "bytes)",
+            )
+    return memoryview(data)
+
+
+def write_file(target: Writable, data: bytes) -> None:
+    """Write all of ``data`` to the caller's binary file object (left open)."""
+    view = memoryview(data)
+    while view:
+        written = target.write(view)
+        if not isinstance(written, int):  # many file-like objects return None: all taken
+            return
+        if written <= 0:
+            raise OSError(f"{type(target).__name__}.write took no bytes")
+        view = view[written:]
+
+
+def check_destination(target: object) -> None:
+    if not is_path(target) and not callable(getattr(target, "write", None)):
+        raise TypeError(
+            f"the destination must be a path or a binary file object, not {type(target).__name__}"
+        )
+
+
+@contextlib.contextmanager
+def _opened(source: object) -> Iterator[Readable]:
+    if is_path(source):
+        # Unbuffered: the reads below ask for exact sizes; a FIFO or a device opens as a file.
+        with open(source, "rb", buffering=0) as stream:  # type: ignore[arg-type]
+            yield stream
+    elif callable(getattr(source, "read", None)):
+        yield source  # type: ignore[misc]
+    else:
+        # An int would be a file descriptor to open(): refused, so that info(3) cannot read
+        # (and close) whatever descriptor 3 happens to be.
+        raise TypeError(
+            f"the source must be bytes, a path or a binary file object, not {type(source).__name__}"
+        )
+
+
+def _bytes_left(stream: Readable) -> int | None:
+    """Bytes from the stream's position to its end if it is a regular file, else None."""
+    try:
+        status = os.fstat(stream.fileno())  # type: ignore[attr-defined]
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        return status.st_size - stream.tell()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):  # no descriptor (BytesIO, sockets' files)
+        return None
+
+
+def _check_length(length: int, expected: int) -> None:
+    """Spec §6, check 6, in container.parse's words."""
+    if length < expected:
+        raise FormatError("file", f"truncated: {length} bytes, the header announces {expected}")
+    if length > expected:
+        raise FormatError(
+            "file",
+            f"trailing data: {length - expected} bytes after the trailer "
+            f"(the header announces {expected} bytes)",
+        )
+
+
+def _read_stream(
+    stream: Readable, size: int, head: bytes = b"", *, trusted: bool = False
+) -> bytes | bytearray:
+    """``head`` followed by the stream's next bytes, ``size`` in all, or fewer at its end.
+
+    ``trusted``: the stream is a file known to hold them, so one buffer of ``size`` is
+    filled in place. Otherwise the reads grow with what arrives (see ``_CHUNK``).
+    """
+    if trusted and hasattr(stream, "readinto"):
+        buffer = bytearray(size)
+        buffer[: len(head)] = head
+        got = len(head)
+        with memoryview(buffer) as view:
+            while got < size:
+                count = stream.readinto(view[got:])
+                if not count:
+                    break
+                got += count
+        del buffer[got:]
+        return buffer
+    chunks, got = [head], len(head)
+    while got < size:
+        chunk = _read_some(stream, min(size - got, max(_CHUNK, got)))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_some(stream: Readable, size: int) -> bytes:
+    chunk = stream.read(size)
+    if chunk is None:
+        raise BlockingIOError("the stream is non-blocking and has no data ready")
+    if not isinstance(chunk, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"the file must be opened in binary mode ('rb'); its read() gave {type(chunk).__name__}"
+        )
+    return chunk
