@@ -1,0 +1,125 @@
+"""Seed corpora for the libFuzzer harnesses, from .vq files (fuzz/README.md).
+
+    python fuzz/libfuzzer/make_seeds.py OUT spec/examples/*.vq tests/corpus/*.vq [--sample]
+
+writes OUT/entropy (fuzz_entropy_decode), OUT/packed (fuzz_packed) and OUT/roundtrip
+(fuzz_entropy_roundtrip). Each seed is the harness's 6-byte header (fuzz/libfuzzer/harness.h:
+bits, channels, width - 1, height - 1, entries - 1) followed by the file's payload, so the
+fuzzer starts from real coded data: entropy-coded payloads go to OUT/entropy, packed ones to
+OUT/packed, and the labels of packed files, one a byte, to OUT/roundtrip. Files that are not
+valid are converted as far as their header goes (they seed odd sizes and counts); files
+without the magic, or wider or taller than 65536, are skipped.
+
+--sample also encodes crops of the bundled sample image (vqcodec/data/astronaut.png) with
+vqcodec, gray and colour, packed and entropy-coded at several bits, for real coded data at
+more sizes than the examples have; it needs vqcodec, numpy and Pillow importable.
+Only the standard library otherwise.
+"""
+
+import argparse
+import hashlib
+import pathlib
+import struct
+import sys
+
+MAGIC = b"\x89VQ\n"
+HEADER = struct.Struct("<4sBBBBIIHBBB3sQI")  # spec §2: 36 bytes
+CHANNEL_CODES = {1: 0, 3: 1, 4: 2}
+MODE = 0x20  # harness.h: byte 0, bit 5
+MAX_DECISIONS = 1 << 16  # harness.h: the entropy harnesses cut larger images
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def harness_header(bits: int, channels: int, width: int, height: int, entries: int) -> bytes:
+    """The 6 bytes the harnesses read: see fuzz/libfuzzer/harness.h."""
+    first = ((bits - 1) & 7) | CHANNEL_CODES.get(channels, 3) << 3
+    return struct.pack("<BHHB", first, width - 1, height - 1, (entries - 1) & 0xFF)
+
+
+def unpack_labels(payload: bytes, count: int, bits: int) -> bytes:
+    """Spec §4.1: bits bits a label, most significant bit first (as far as payload goes)."""
+    value = int.from_bytes(payload, "big")
+    total = len(payload) * 8
+    count = min(count, total // bits)
+    return bytes((value >> (total - (i + 1) * bits)) & ((1 << bits) - 1) for i in range(count))
+
+
+def seeds_of(data: bytes) -> dict[str, bytes]:
+    """The seeds one .vq file gives, by harness."""
+    if len(data) < HEADER.size or data[:4] != MAGIC:
+        return {}
+    fields = HEADER.unpack_from(data)
+    channels, bits, width, height, entries, coding = fields[3:9]
+    payload_bytes = fields[12]
+    if not (1 <= width <= 65536 and 1 <= height <= 65536 and 1 <= bits <= 8):
+        return {}
+    start = HEADER.size + entries * channels
+    payload = data[start : min(start + payload_bytes, max(start, len(data) - 4))]
+    header = harness_header(bits, channels, width, height, entries)
+    if coding == 1:
+        seeds = {"entropy": header + payload}
+        # The same payload under the bound check's mode: a huge image, a short payload.
+        huge = bytearray(harness_header(bits, channels, width, 65536, entries))
+        huge[0] |= MODE
+        seeds["entropy-huge"] = bytes(huge) + payload
+        return seeds
+    if coding == 0:
+        labels = unpack_labels(payload, width * height, bits)
+        return {"packed": header + payload, "roundtrip": header + labels}
+    return {}
+
+
+def sample_files() -> list[bytes]:
+    """Crops of the bundled sample, encoded by vqcodec, packed and entropy-coded."""
+    import numpy as np
+    from PIL import Image
+
+    import vqcodec
+
+    image = Image.open(ROOT / "vqcodec" / "data" / "astronaut.png")
+    rgb = np.asarray(image.convert("RGB"))
+    gray = np.asarray(image.convert("L"))
+    rgba = np.dstack([rgb, gray[..., None] // 2 + 128])  # some alpha variation
+    files = []
+    crops = [(0, 0, 24, 16), (40, 60, 64, 48), (64, 64, 128, 128)]
+    for y, x, h, w in crops:
+        for pixels, all_bits in ((gray, (1, 2, 3, 4, 5, 6, 7, 8)), (rgb, (2, 4, 8)), (rgba, (3,))):
+            for bits in all_bits:
+                rows = min(h, MAX_DECISIONS // (4 + bits) // w)  # whole under the cut
+                crop = np.ascontiguousarray(pixels[y : y + rows, x : x + w])
+                for coding in ("entropy", "packed"):
+                    files.append(vqcodec.encode(crop, bits, coding=coding))
+    flat = np.full((64, 64), 7, np.uint8)  # long runs: many pending 0xFF bytes, carries
+    files += [vqcodec.encode(flat, 1, coding="entropy"), vqcodec.encode(flat, 8)]
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=pathlib.Path)
+    parser.add_argument("files", nargs="*", type=pathlib.Path)
+    parser.add_argument("--sample", action="store_true", help="also encode the bundled sample")
+    args = parser.parse_intermixed_args()
+    inputs = [path.read_bytes() for path in args.files]
+    if args.sample:
+        inputs += sample_files()
+    counts = {}
+    for name in ("entropy", "packed", "roundtrip"):
+        (args.out / name).mkdir(parents=True, exist_ok=True)
+    # Issue 14's crafted file: 9459 x 9459 gray, a 4-byte payload FF FF FF FF.
+    crafted = bytearray(harness_header(1, 1, 9459, 9459, 2)) + b"\xff" * 4
+    crafted[0] |= MODE
+    extra = {"entropy": [bytes(crafted)]}
+    for data in inputs:
+        for kind, seed in seeds_of(data).items():
+            extra.setdefault(kind.removesuffix("-huge"), []).append(seed)
+    for kind, seeds in extra.items():
+        for seed in seeds:
+            name = hashlib.sha1(seed).hexdigest()[:16]
+            (args.out / kind / name).write_bytes(seed)
+            counts[kind] = counts.get(kind, 0) + 1
+    print(", ".join(f"{n} {kind} seeds" for kind, n in sorted(counts.items())), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
