@@ -7,12 +7,12 @@ setup(
         Extension(
             "vqcodec._core",
             sources=[
-                "vqcodec/_core/module.c",
-                "vqcodec/_core/entropy.c",
-                "vqcodec/_core/pack.c",
-                "vqcodec/_core/kmeans.c",
+                "csrc/module.c",
+                "csrc/entropy.c",
+                "csrc/pack.c",
+                "csrc/kmeans.c",
             ],
-            depends=["vqcodec/_core/vqcore.h", "vqcodec/_core/kmeans_glue.h"],
+            depends=["csrc/vqcore.h", "csrc/kmeans_glue.h"],
             # -ffp-contract=off: no fused multiply-adds, so float results (k-means) are the
             # same whatever the compiler chooses to contract.
             extra_compile_args=["-std=c99", "-O2", "-ffp-contract=off"],

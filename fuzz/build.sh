@@ -18,7 +18,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$1"
 mkdir -p "$out"
 cc="${CC:-clang}"
-core="$root/vqcodec/_core"
+core="$root/csrc"
 flags=(-g -O1 -std=c99 -D_DEFAULT_SOURCE -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -I "$core")
 if [ "${VQ_FUZZ_TRACE_CMP:-0}" = 0 ]; then

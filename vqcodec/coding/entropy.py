@@ -4,7 +4,7 @@ Each label is coded as a few binary decisions, each with an adaptive probability
 context of already coded neighbours: "same as the left label?", "same as the one above?", ...
 and, when none matches, the label's bits from the most significant down, predicted by the
 gradient W + N - NW. A binary range coder (LZMA's, with 16-bit probabilities) turns the
-decisions into bytes. The loop is C (``vqcodec/_core/entropy.c``), one body for both
+decisions into bytes. The loop is C (``csrc/entropy.c``), one body for both
 directions, so encoder and decoder cannot drift apart.
 
 The decoder stops at the first byte it would read past the payload, so a crafted payload

@@ -96,8 +96,61 @@ int vq_gather(const uint8_t *labels, uint64_t count, const uint8_t *codebook, in
     return outside ? VQ_ERR_LABEL : VQ_OK;
 }
 
+/* bits 1, 2, 4: a byte holds 8 / bits whole labels, so a 256-row table maps each payload
+ * byte straight to its pixels (unpacking and lookup in one copy of a constant size). */
+static inline int expand_bytes(const uint8_t *payload, uint64_t count, const uint8_t *table,
+                               const uint8_t *outside, int per_byte, int row, uint8_t *out) {
+    uint64_t whole = count / per_byte;
+    unsigned bad = 0;
+    for (uint64_t i = 0; i < whole; i++) {
+        uint8_t b = payload[i];
+        bad |= outside[b];
+        memcpy(out + i * row, table + b * row, (size_t)row);
+    }
+    uint64_t rest = count - whole * per_byte;
+    if (rest) { /* the last byte's padding bits are zero: its spare slots are label 0 */
+        uint8_t b = payload[whole];
+        bad |= outside[b];
+        memcpy(out + whole * row, table + b * row, (size_t)(rest * (row / per_byte)));
+    }
+    return bad ? VQ_ERR_LABEL : VQ_OK;
+}
+
+static int expand_by_table(const uint8_t *payload, uint64_t count, int bits,
+                           const uint8_t *codebook, int entries, int channels, uint8_t *out) {
+    uint8_t table[256 * 32], outside[256];
+    int per_byte = 8 / bits, row = per_byte * channels;
+    for (int b = 0; b < 256; b++) {
+        outside[b] = 0;
+        for (int k = 0; k < per_byte; k++) {
+            int label = b >> (bits * (per_byte - 1 - k)) & ((1 << bits) - 1);
+            outside[b] |= label >= entries;
+            for (int c = 0; c < channels; c++)
+                table[b * row + k * channels + c] =
+                    label < entries ? codebook[label * channels + c] : 0;
+        }
+    }
+    /* One instance per row size, so that each copy is a constant-size move. */
+#define EXPAND(ROW) return expand_bytes(payload, count, table, outside, per_byte, ROW, out)
+    switch (row) {
+    case 3: EXPAND(3);
+    case 4: EXPAND(4);
+    case 6: EXPAND(6);
+    case 8: EXPAND(8);
+    case 12: EXPAND(12);
+    case 16: EXPAND(16);
+    case 24: EXPAND(24);
+    case 32: EXPAND(32);
+    default: EXPAND(row); /* 1, 2: gray at 4 and 2 bits */
+    }
+#undef EXPAND
+}
+
 int vq_expand(const uint8_t *payload, uint64_t count, int bits, const uint8_t *codebook,
               int entries, int channels, uint8_t *out) {
+    if (bits == 1 || bits == 2 || bits == 4)
+        return expand_by_table(payload, count, bits, codebook, entries, channels, out);
+    if (bits == 8) return vq_gather(payload, count, codebook, entries, channels, out);
     uint8_t labels[CHUNK];
     int status = VQ_OK;
     for (uint64_t first = 0; first < count; first += CHUNK) {
