@@ -757,13 +757,13 @@ def section_cli(args, corpus) -> None:
         return
     vq = vqcodec_command()
     print(
-        f"commands: `{' '.join(vq)} encode PHOTO.png -o out.vq --bits 8 -f [--coding entropy]`"
+        f"commands: `{' '.join(vq)} encode PHOTO.png -o out.vq --bits 8 -f --coding CODING`"
         f", `{pngquant} --nofs 256 --force --output out.png PHOTO.png`; wall time of the "
         "subprocess, interleaved, medians. JPEG sources are first saved as PNG, and both "
         "tools get that PNG. RGBA rows are shown but not in the targets.\n"
     )
     pictures = of_kind(corpus, "colour") + of_kind(corpus, "rgba")
-    codings = {"packed": [], "entropy": ["--coding", "entropy"]}
+    codings = {"packed": ["--coding", "packed"], "entropy": ["--coding", "entropy"]}
     summary = {coding: {"time": [], "size": [], "db": []} for coding in codings}
     print("| image | MP | coding | vq s | pngquant s | time ratio | vq bytes | pngquant bytes "
           "| size ratio | vq dB | pngquant dB | +dB |")  # fmt: skip

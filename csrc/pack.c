@@ -108,8 +108,10 @@ static inline int expand_bytes(const uint8_t *payload, uint64_t count, const uin
         memcpy(out + i * row, table + b * row, (size_t)row);
     }
     uint64_t rest = count - whole * per_byte;
-    if (rest) { /* the last byte's padding bits are zero: its spare slots are label 0 */
-        uint8_t b = payload[whole];
+    if (rest) { /* padding bits are cleared here so that they read as label 0: the kernel
+                 * judges only real labels, whatever the caller checks of the padding */
+        int used_bits = (int)rest * (8 / per_byte);
+        uint8_t b = payload[whole] & (uint8_t)(0xFF << (8 - used_bits));
         bad |= outside[b];
         memcpy(out + whole * row, table + b * row, (size_t)(rest * (row / per_byte)));
     }

@@ -82,7 +82,7 @@ def test_limit_is_a_hard_cap(case):
 def test_entropy_decodes_exactly_as_packed(image, bits):
     """Law: coding="entropy" gives the same decoded array and labels as "packed", in a file
     no larger; when it keeps the entropy coding, strictly smaller."""
-    packed = vqcodec.encode(image, bits)
+    packed = vqcodec.encode(image, bits, coding="packed")
     coded = vqcodec.encode(image, bits, coding="entropy")
     np.testing.assert_array_equal(vqcodec.decode(coded), vqcodec.decode(packed))
     np.testing.assert_array_equal(decode_parts(coded)[2], decode_parts(packed)[2])
@@ -95,7 +95,7 @@ def test_entropy_decodes_exactly_as_packed(image, bits):
 
 def test_a_photo_is_several_times_smaller(sample):
     for bits in (2, 4, 6):
-        packed = vqcodec.encode(sample, bits)
+        packed = vqcodec.encode(sample, bits, coding="packed")
         coded = vqcodec.encode(sample, bits, coding="entropy")
         assert vqcodec.info(coded)["coding"] == "entropy"
         assert len(coded) < len(packed) / 2
@@ -106,7 +106,7 @@ def test_noise_falls_back_to_packed():
     noise = np.random.default_rng(1).integers(0, 256, (64, 64), dtype=np.uint8)
     data = vqcodec.encode(noise, 8, coding="entropy")
     assert vqcodec.info(data)["coding"] == "packed"
-    assert data == vqcodec.encode(noise, 8)
+    assert data == vqcodec.encode(noise, 8, coding="packed")
 
 
 def test_deterministic(sample):

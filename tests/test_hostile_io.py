@@ -619,7 +619,7 @@ def test_a_failed_write_names_the_output_not_the_input(photo, tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
 
     result = subprocess.run(
-        [sys.executable, "-m", "vqcodec", "encode", str(photo), "-o", str(output)],
+        [sys.executable, "-m", "vqcodec", "encode", str(photo), "-o", str(output), "-c", "packed"],
         capture_output=True,
         text=True,
         preexec_fn=limit,

@@ -118,3 +118,21 @@ def test_the_glue_checks_every_length(call):
 def test_the_glue_refuses_read_only_outputs():
     with pytest.raises((TypeError, BufferError)):
         _core.unpack(b"\0", 8, b"\0")
+
+
+@pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_expand_judges_labels_not_padding(bits, channels):
+    """The kernel alone (the Python layer refuses set padding bits first): padding bits set to
+    1 are not labels, so a codebook of one entry and all-zero labels expand without error
+    (found by fuzz_packed: the byte-table path of bits 1, 2, 4 read the padding as labels)."""
+    codebook = np.full((1, channels), 7, np.uint8)
+    for count in (1, 3, 4095, 4097):
+        payload = bytearray(packed_size(count, bits))
+        spare = len(payload) * 8 - count * bits
+        if spare == 0:
+            continue
+        payload[-1] = (1 << spare) - 1  # every padding bit set, every label 0
+        out = bytearray(count * channels)
+        assert _core.expand(bytes(payload), bits, codebook.tobytes(), channels, out) == 0
+        assert out == bytes([7]) * (count * channels)

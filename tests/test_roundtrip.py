@@ -45,7 +45,7 @@ def test_lossless_when_few_distinct_values(image, bits):
 @given(images(), bits_values)
 def test_size_law(image, bits):
     """Law (spec §7): len = 36 + K*C + ceil(W*H*bits/8) + 4, with K*C <= 2**bits * C."""
-    data = vqcodec.encode(image, bits)
+    data = vqcodec.encode(image, bits, coding="packed")
     height, width = image.shape[:2]
     channels = 1 if image.ndim == 2 else image.shape[2]
     meta = vqcodec.info(data)

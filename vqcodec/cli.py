@@ -176,9 +176,9 @@ def make_parser() -> argparse.ArgumentParser:
         "-c",
         "--coding",
         choices=sorted(container.CODING_NAMES),
-        default="packed",
-        help="label coding: packed (exactly BITS bits a label, the default) or entropy "
-        "(context-coded, smaller; packed where it would not be)",
+        default="entropy",
+        help="label coding: entropy (context-coded, the default; packed where it would not be "
+        "smaller) or packed (exactly BITS bits a label: a size known in advance)",
     )
     encode.add_argument(
         "--seed", type=_seed, default=0, help="k-means seed for colour, >= 0 (default 0)"

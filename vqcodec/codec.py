@@ -26,16 +26,17 @@ def encode(
     image: ImageLike,
     bits: int = 4,
     *,
-    coding: str = "packed",
+    coding: str = "entropy",
     seed: int = 0,
     max_pixels: int | None = None,
 ) -> bytes:
     """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
 
     ``image`` is a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), or a PIL image.
-    ``coding="packed"`` stores every label in exactly ``bits`` bits (a predictable size);
-    ``coding="entropy"`` codes them with a context model, typically 2-5x smaller, and falls
-    back to packed for an image where that would not be smaller. Both decode to the same
+    ``coding="entropy"`` (the default) codes the labels with a context model, typically
+    2-5x smaller than packed, and falls back to packed for an image where that would not be
+    smaller; ``coding="packed"`` stores every label in exactly ``bits`` bits (a size known
+    in advance, spec §7). Both decode to the same
     array. The same image and options give the same bytes. ``max_pixels`` is the pixel
     limit (None: the reader's default, ``vqcodec.container.MAX_IMAGE_PIXELS``; 0: none), so
     that the encoder never writes a file the reader would refuse.
