@@ -1,6 +1,7 @@
 """Structure-aware fuzzing of the encoder (atheris): fuzzed shapes, channel counts, bits and
 pixels must round-trip under the laws of spec §7 (size law, codewords only, lossless when the
-image has no more colours than codewords).
+image has no more colours than codewords), and the entropy coding must decode to the same
+array as packed in a file no larger.
 
     pip install '.[fuzz]'
     python fuzz/fuzz_encode.py -max_total_time=3600      # a long local run
@@ -25,11 +26,14 @@ def test_one_input(data: bytes) -> None:
     bits = fuzz.ConsumeIntInRange(1, 8)
     raw = fuzz.ConsumeBytes(height * width * channels).ljust(height * width * channels, b"\0")
     image = np.frombuffer(raw, np.uint8).reshape(height, width, channels)
-    encoded = vqcodec.encode(image, bits)
+    encoded = vqcodec.encode(image, bits, coding="packed")
     decoded = vqcodec.decode(encoded).reshape(height, width, channels)
     meta = vqcodec.info(encoded)
     payload = (height * width * bits + 7) // 8
     assert len(encoded) == 36 + meta["codebook_entries"] * channels + payload + 4
+    coded = vqcodec.encode(image, bits, coding="entropy")
+    assert len(coded) <= len(encoded)
+    assert (vqcodec.decode(coded).reshape(height, width, channels) == decoded).all()
     distinct = np.unique(image.reshape(-1, channels), axis=0)
     if len(distinct) <= 2**bits:
         assert (decoded == image).all()
