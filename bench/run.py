@@ -902,7 +902,7 @@ def section_memory(args, corpus) -> None:
                 probe = path if step == "encode" else path + ".vq"
                 output = subprocess.run(
                     [sys.executable, "-c", _MEMORY_PROBE, step, probe, str(bits)],
-                    check=True, capture_output=True, text=True,
+                    cwd=folder, check=True, capture_output=True, text=True,
                 ).stdout  # fmt: skip
                 result = json.loads(output)
                 budget = factor * result["image_bytes"] + 50 * 2**20

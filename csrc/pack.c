@@ -8,8 +8,6 @@
 
 #include "vqcore.h"
 
-#define CHUNK 4096 /* labels per pass of vq_expand: a multiple of 8, on the stack */
-
 size_t vq_packed_size(uint64_t count, int bits) { return (size_t)((count * bits + 7) / 8); }
 
 void vq_pack(const uint8_t *labels, uint64_t count, int bits, uint8_t *out) {
@@ -148,18 +146,55 @@ static int expand_by_table(const uint8_t *payload, uint64_t count, int bits,
 #undef EXPAND
 }
 
+/* bits 3, 5, 6, 7: each group of 8 labels (bits bytes, one 64-bit word) goes straight to
+ * its 8 pixels, without a label buffer. Every codeword sits in a 4-byte slot, so a pixel is
+ * one 4-byte store; for 3 channels the store's 4th byte is overwritten by the next pixel's,
+ * which is why the last group always takes the buffered path (no store past out's end). */
+static inline unsigned expand_whole_groups(const uint8_t *payload, uint64_t groups, int bits,
+                                           const uint8_t *slots, int entries, int channels,
+                                           uint8_t *out) {
+    const uint64_t mask = (1u << bits) - 1;
+    unsigned outside = 0;
+    for (uint64_t g = 0; g < groups; g++) {
+        const uint8_t *in = payload + g * bits;
+        uint64_t word = 0;
+        for (int b = 0; b < bits; b++) word = word << 8 | in[b];
+        uint8_t *o = out + g * 8 * channels;
+        for (int i = 0; i < 8; i++) {
+            unsigned label = (unsigned)(word >> (bits * (7 - i)) & mask);
+            outside |= label >= (unsigned)entries;
+            if (channels == 1)
+                o[i] = slots[4 * label];
+            else
+                memcpy(o + i * channels, slots + 4 * label, 4);
+        }
+    }
+    return outside;
+}
+
+static int expand_groups(const uint8_t *payload, uint64_t count, int bits,
+                         const uint8_t *codebook, int entries, int channels, uint8_t *out) {
+    uint8_t slots[256 * 4] = {0};
+    for (int e = 0; e < entries; e++) memcpy(slots + 4 * e, codebook + e * channels, channels);
+    uint64_t groups = count / 8;
+    groups = groups ? groups - 1 : 0; /* the last whole group too goes the buffered way */
+    /* One instance per channel count, so that each store is of a constant size. */
+    unsigned outside =
+        channels == 1   ? expand_whole_groups(payload, groups, bits, slots, entries, 1, out)
+        : channels == 3 ? expand_whole_groups(payload, groups, bits, slots, entries, 3, out)
+                        : expand_whole_groups(payload, groups, bits, slots, entries, 4, out);
+    uint64_t first = groups * 8;
+    uint8_t labels[16];
+    unpack_range(payload, count, bits, first, count - first, labels);
+    if (vq_gather(labels, count - first, codebook, entries, channels, out + first * channels))
+        outside = 1;
+    return outside ? VQ_ERR_LABEL : VQ_OK;
+}
+
 int vq_expand(const uint8_t *payload, uint64_t count, int bits, const uint8_t *codebook,
               int entries, int channels, uint8_t *out) {
     if (bits == 1 || bits == 2 || bits == 4)
         return expand_by_table(payload, count, bits, codebook, entries, channels, out);
     if (bits == 8) return vq_gather(payload, count, codebook, entries, channels, out);
-    uint8_t labels[CHUNK];
-    int status = VQ_OK;
-    for (uint64_t first = 0; first < count; first += CHUNK) {
-        uint64_t n = count - first < CHUNK ? count - first : CHUNK;
-        unpack_range(payload, count, bits, first, n, labels);
-        if (vq_gather(labels, n, codebook, entries, channels, out + first * channels) < 0)
-            status = VQ_ERR_LABEL;
-    }
-    return status;
+    return expand_groups(payload, count, bits, codebook, entries, channels, out);
 }

@@ -50,11 +50,12 @@ def test_pack_matches_the_spec_and_unpack_inverts_it(case):
 
 
 @pytest.mark.parametrize("bits", range(1, 9))
-def test_chunk_boundaries(bits):
-    """The C expand works 4096 labels at a time: counts around that, and partial groups."""
+def test_group_boundaries(bits):
+    """The C expand works 8 labels (or 8 / bits bytes) at a time, and the last whole group
+    and the partial one another way: counts around those boundaries."""
     rng = np.random.default_rng(2)
     codebook = rng.integers(0, 256, (2**bits, 3), dtype=np.uint8)
-    for count in (1, 7, 8, 9, 4095, 4096, 4097, 8191, 8193):
+    for count in (1, 7, 8, 9, 15, 16, 17, 23, 24, 4095, 4096, 4097, 8191, 8193):
         labels = rng.integers(0, 2**bits, count, dtype=np.uint8)
         header = header_for(count, bits, 2**bits, 3)
         payload = packed.encode(labels, header)

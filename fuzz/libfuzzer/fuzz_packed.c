@@ -4,7 +4,7 @@
  * Mode bit clear: the payload is taken as it is; when it is shorter than width * height
  * labels need, the label count is cut to what it holds (at least one). Mode bit set: the
  * count is width * height (cut to MAX_LABELS) and the payload is the input's repeated to
- * the packed size (zeros when empty), to reach large counts and many of vq_expand's chunks
+ * the packed size (zeros when empty), to reach large counts and many of vq_expand's groups
  * from a short input. Either way the kernels get a buffer of exactly the packed size, so
  * ASan sees a read one byte past it. Checks:
  *

@@ -23,7 +23,7 @@
 #include "vqcore.h"
 
 #define HEADER_BYTES 6
-#define MAX_LABELS (1u << 15)    /* the packed harness: 8 of vq_expand's chunks */
+#define MAX_LABELS (1u << 15)    /* the packed harness: 4096 groups of 8 labels */
 #define MAX_DECISIONS (1u << 16) /* the entropy harnesses, see cut_decisions */
 
 /* A failed check prints where and why, then aborts: libFuzzer saves the input as crash-*. */
