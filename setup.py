@@ -11,6 +11,7 @@ setup(
                 "csrc/entropy.c",
                 "csrc/pack.c",
                 "csrc/kmeans.c",
+                "csrc/dither.c",
             ],
             depends=["csrc/vqcore.h", "csrc/kmeans_glue.h"],
             # -ffp-contract=off: no fused multiply-adds, so float results (k-means) are the

@@ -1032,66 +1032,133 @@ done:
 
 /* ---- exact nearest codeword ------------------------------------------------------------- */
 
-static inline int32_t int_dist2(const uint8_t *a, const uint8_t *b, int channels) {
-    int32_t total = 0;
-    for (int c = 0; c < channels; c++) {
-        int32_t d = (int32_t)a[c] - (int32_t)b[c];
+/* Points and codewords are "lifted" to integer coordinates in which the metric is plain
+ * squared Euclidean distance, so one pruned search serves both metrics:
+ *  - plain: the bytes themselves (channels coordinates, the rest zero);
+ *  - premultiplied (RGBA): (r a, g a, b a, 255 a), 255**2 times premultiplied-alpha colour.
+ *    Colour error counts in proportion to alpha, so every fully transparent pixel is at the
+ *    same distance from each codeword whatever its hidden colour.
+ * Coordinates are below 2**16 and squared distances below 2**35: exact in int64 and in the
+ * doubles of the codeword-to-codeword table. */
+struct vq_search {
+    int entries, channels, premultiplied;
+    int32_t code[MAX_K][4]; /* the lifted codewords */
+    double *cc;             /* entries x entries codeword-to-codeword distances */
+    uint8_t *order;         /* for each codeword, the others by distance, nearest first */
+};
+
+static inline void lift(const uint8_t *x, int channels, int premultiplied, int32_t *out) {
+    if (premultiplied) {
+        int32_t a = x[3];
+        out[0] = x[0] * a;
+        out[1] = x[1] * a;
+        out[2] = x[2] * a;
+        out[3] = 255 * a;
+        return;
+    }
+    for (int c = 0; c < 4; c++) out[c] = c < channels ? x[c] : 0;
+}
+
+static inline int64_t lifted_dist2(const int32_t *a, const int32_t *b) {
+    int64_t total = 0;
+    for (int c = 0; c < 4; c++) {
+        int64_t d = (int64_t)a[c] - b[c];
         total += d * d;
     }
     return total;
 }
 
-int vq_nearest(const uint8_t *pts, uint64_t n, int channels, const uint8_t *codebook,
-               int entries, const uint8_t *hint, uint8_t *labels) {
-    if (entries < 1 || entries > MAX_K || (channels != 3 && channels != 4)) return VQ_ERR_ARGS;
-    /* Codeword-to-codeword distances (exact as doubles: square roots of integers below
-     * 2**20) and, for each codeword, the others by distance, nearest first. */
-    double *cc = malloc((size_t)entries * entries * sizeof *cc);
-    uint8_t *order = malloc((size_t)entries * entries);
-    uint64_t keys[2 * MAX_K];
-    if (!cc || !order) {
-        free(cc);
-        free(order);
-        return VQ_ERR_NOMEM;
+void vq_search_free(vq_search *s) {
+    if (!s) return;
+    free(s->cc);
+    free(s->order);
+    free(s);
+}
+
+vq_search *vq_search_new(const uint8_t *codebook, int entries, int channels, int premultiplied) {
+    if (entries < 1 || entries > MAX_K || channels < 1 || channels > 4 ||
+        (premultiplied && channels != 4))
+        return NULL;
+    vq_search *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    s->entries = entries;
+    s->channels = channels;
+    s->premultiplied = premultiplied;
+    s->cc = malloc((size_t)entries * entries * sizeof *s->cc);
+    s->order = malloc((size_t)entries * entries);
+    if (!s->cc || !s->order) {
+        vq_search_free(s);
+        return NULL;
     }
+    /* One copy of the codebook, read once: the caller's buffer may change meanwhile. */
+    for (int j = 0; j < entries; j++)
+        lift(codebook + j * channels, channels, premultiplied, s->code[j]);
+    uint64_t keys[2 * MAX_K];
     for (int a = 0; a < entries; a++) {
         int m = 0;
         for (int j = 0; j < entries; j++) {
-            int32_t d2 = int_dist2(codebook + a * channels, codebook + j * channels, channels);
-            cc[a * entries + j] = sqrt((double)d2);
-            if (j != a) keys[m++] = (uint64_t)d2 << 8 | (uint64_t)j;
+            int64_t d2 = lifted_dist2(s->code[a], s->code[j]);
+            s->cc[a * entries + j] = sqrt((double)d2);
+            if (j != a) keys[m++] = (uint64_t)d2 << 8 | (uint64_t)j; /* d2 < 2**35 */
         }
         sort_keys(keys, keys + MAX_K, (size_t)m);
-        for (int i = 0; i < m; i++) order[a * entries + i] = (uint8_t)keys[i];
+        for (int i = 0; i < m; i++) s->order[a * entries + i] = (uint8_t)keys[i];
     }
+    return s;
+}
+
+int vq_search_find(const vq_search *s, const uint8_t *point, int start) {
+    int32_t x[4];
+    lift(point, s->channels, s->premultiplied, x);
+    const int entries = s->entries;
+    int64_t best2 = lifted_dist2(x, s->code[start]);
+    int b = start;
+    /* Stop once d(start, c) - d(x, start) exceeds the best distance: by the triangle
+     * inequality no later c can be as near. The margin keeps rounding of the square roots
+     * (relative error 2**-53 of values below 2**18) from stopping too soon. */
+    double r = sqrt((double)best2), best = r;
+    const double *cc = s->cc + (size_t)start * entries;
+    const uint8_t *others = s->order + (size_t)start * entries;
+    for (int t = 0; t < entries - 1; t++) {
+        int j = others[t];
+        if (cc[j] - r > best + 1e-6) break;
+        int64_t d2 = lifted_dist2(x, s->code[j]);
+        if (d2 < best2 || (d2 == best2 && j < b)) {
+            best2 = d2;
+            b = j;
+            best = sqrt((double)d2);
+        }
+    }
+    return b;
+}
+
+static int nearest_all(const uint8_t *pts, uint64_t n, int channels, int premultiplied,
+                       const uint8_t *codebook, int entries, const uint8_t *hint,
+                       uint8_t *labels) {
+    vq_search *s = vq_search_new(codebook, entries, channels, premultiplied);
+    if (!s) return VQ_ERR_NOMEM;
     int previous = 0, status = VQ_OK;
     for (uint64_t i = 0; i < n; i++) {
-        const uint8_t *x = pts + i * channels;
         int a = hint ? hint[i] : previous; /* read once: the caller's buffer may change */
         if (a >= entries) {
             status = VQ_ERR_LABEL;
             break;
         }
-        int32_t r2 = int_dist2(x, codebook + a * channels, channels), best2 = r2;
-        int b = a;
-        /* Stop once d(a, c) - d(x, a) exceeds the best distance: no later c can be as near.
-         * The margin keeps rounding of the square roots from stopping too soon. */
-        double r = sqrt((double)r2), best = r;
-        const uint8_t *others = order + a * entries;
-        for (int t = 0; t < entries - 1; t++) {
-            int j = others[t];
-            if (cc[a * entries + j] - r > best + 1e-6) break;
-            int32_t d2 = int_dist2(x, codebook + j * channels, channels);
-            if (d2 < best2 || (d2 == best2 && j < b)) {
-                best2 = d2;
-                b = j;
-                best = sqrt((double)d2);
-            }
-        }
-        labels[i] = (uint8_t)b;
-        previous = b;
+        previous = vq_search_find(s, pts + i * channels, a);
+        labels[i] = (uint8_t)previous;
     }
-    free(cc);
-    free(order);
+    vq_search_free(s);
     return status;
+}
+
+int vq_nearest(const uint8_t *pts, uint64_t n, int channels, const uint8_t *codebook,
+               int entries, const uint8_t *hint, uint8_t *labels) {
+    if (entries < 1 || entries > MAX_K || (channels != 3 && channels != 4)) return VQ_ERR_ARGS;
+    return nearest_all(pts, n, channels, 0, codebook, entries, hint, labels);
+}
+
+int vq_nearest_rgba(const uint8_t *pts, uint64_t n, const uint8_t *codebook, int entries,
+                    const uint8_t *hint, uint8_t *labels) {
+    if (entries < 1 || entries > MAX_K) return VQ_ERR_ARGS;
+    return nearest_all(pts, n, 4, 1, codebook, entries, hint, labels);
 }

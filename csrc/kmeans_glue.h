@@ -174,21 +174,29 @@ done:
 }
 
 PyDoc_STRVAR(nearest_doc,
-             "nearest(points, channels, codebook, hint, out) -> int\n\n"
+             "nearest(points, channels, codebook, hint, out, premultiplied=False) -> int\n\n"
              "out[i] = index of the codeword nearest point i (squared Euclidean, exact; ties\n"
              "to the lower index). hint (one label per point, or None) is where each search\n"
-             "starts. Returns 0, or a negative status code (a hint outside the codebook).");
+             "starts. premultiplied (channels 4): straight-alpha RGBA compared as\n"
+             "premultiplied colours (vq_nearest_rgba). Returns 0, or a negative status code\n"
+             "(a hint outside the codebook).");
 
 static PyObject *nearest(PyObject *self, PyObject *args) {
     Py_buffer points, codebook, hint = {0}, out;
     Py_ssize_t channels, n, entries;
     PyObject *hint_object;
-    if (!PyArg_ParseTuple(args, "y*ny*Ow*", &points, &channels, &codebook, &hint_object, &out))
+    int premultiplied = 0;
+    if (!PyArg_ParseTuple(args, "y*ny*Ow*|p", &points, &channels, &codebook, &hint_object, &out,
+                          &premultiplied))
         return NULL;
     PyObject *result = NULL;
     int have_hint = hint_object != Py_None, status;
     if (have_hint && PyObject_GetBuffer(hint_object, &hint, PyBUF_SIMPLE) < 0) {
         have_hint = 0;
+        goto done;
+    }
+    if (premultiplied && channels != 4) {
+        PyErr_SetString(PyExc_ValueError, "premultiplied: channels must be 4");
         goto done;
     }
     if (check_channels(channels) ||
@@ -197,8 +205,12 @@ static PyObject *nearest(PyObject *self, PyObject *args) {
         check_length("out", out.len, n) || (have_hint && check_length("hint", hint.len, n)))
         goto done;
     Py_BEGIN_ALLOW_THREADS
-    status = vq_nearest(points.buf, (uint64_t)n, (int)channels, codebook.buf, (int)entries,
-                        have_hint ? hint.buf : NULL, out.buf);
+    if (premultiplied)
+        status = vq_nearest_rgba(points.buf, (uint64_t)n, codebook.buf, (int)entries,
+                                 have_hint ? hint.buf : NULL, out.buf);
+    else
+        status = vq_nearest(points.buf, (uint64_t)n, (int)channels, codebook.buf,
+                            (int)entries, have_hint ? hint.buf : NULL, out.buf);
     Py_END_ALLOW_THREADS
     if (status == VQ_ERR_NOMEM) {
         PyErr_NoMemory();

@@ -270,6 +270,59 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(dither_doc,
+             "dither(pixels, width, height, channels, codebook, strength, out) -> int\n\n"
+             "Label width x height pixels (channels bytes each) with Floyd-Steinberg error\n"
+             "diffusion onto the codebook, the error scaled by strength / DITHER_FULL\n"
+             "(0..DITHER_FULL); channels 4 is straight-alpha RGBA (alpha not diffused).\n"
+             "Writes width * height labels to out; returns 0.");
+
+static PyObject *dither(PyObject *self, PyObject *args) {
+    Py_buffer pixels, codebook, out;
+    Py_ssize_t width, height, channels, count;
+    int strength, entries, status;
+    if (!PyArg_ParseTuple(args, "y*nnny*iw*", &pixels, &width, &height, &channels, &codebook,
+                          &strength, &out))
+        return NULL;
+    PyObject *result = NULL;
+    void *work = NULL;
+    if (check_dims(width, height, channels, &count) ||
+        check_length("pixels", pixels.len, count * channels) ||
+        check_codebook(&codebook, channels, &entries) || check_length("out", out.len, count))
+        goto done;
+    if (strength < 0 || strength > VQ_DITHER_FULL) {
+        PyErr_Format(PyExc_ValueError, "strength must be 0..%d", VQ_DITHER_FULL);
+        goto done;
+    }
+    size_t bytes = vq_dither_work_bytes((uint32_t)width, (int)channels);
+    if (!bytes) {
+        PyErr_SetString(PyExc_OverflowError, "width too large");
+        goto done;
+    }
+    work = malloc(bytes);
+    if (!work) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = vq_dither(pixels.buf, (uint32_t)width, (uint32_t)height, (int)channels,
+                       codebook.buf, entries, strength, work, out.buf);
+    Py_END_ALLOW_THREADS
+    if (status == VQ_ERR_NOMEM) {
+        PyErr_NoMemory();
+    } else if (status < 0) {
+        PyErr_Format(PyExc_RuntimeError, "dither failed (%d)", status);
+    } else {
+        result = PyLong_FromLong(status);
+    }
+done:
+    free(work);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&codebook);
+    PyBuffer_Release(&pixels);
+    return result;
+}
+
 #include "kmeans_glue.h"
 
 static PyMethodDef methods[] = {
@@ -279,6 +332,7 @@ static PyMethodDef methods[] = {
     {"unpack", unpack, METH_VARARGS, unpack_doc},
     {"expand", expand, METH_VARARGS, expand_doc},
     {"gather", gather, METH_VARARGS, gather_doc},
+    {"dither", dither, METH_VARARGS, dither_doc},
     KMEANS_METHODS
     {NULL, NULL, 0, NULL},
 };
@@ -292,7 +346,8 @@ PyMODINIT_FUNC PyInit__core(void) {
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddIntConstant(m, "ERR_OVERRUN", VQ_ERR_OVERRUN) ||
-        PyModule_AddIntConstant(m, "ERR_LABEL", VQ_ERR_LABEL)) {
+        PyModule_AddIntConstant(m, "ERR_LABEL", VQ_ERR_LABEL) ||
+        PyModule_AddIntConstant(m, "DITHER_FULL", VQ_DITHER_FULL)) {
         Py_DECREF(m);
         return NULL;
     }

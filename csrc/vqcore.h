@@ -92,4 +92,37 @@ int vq_kmeans(const uint8_t *colours, const uint64_t *counts, uint32_t n, int ch
 int vq_nearest(const uint8_t *points, uint64_t n, int channels, const uint8_t *codebook,
                int entries, const uint8_t *hint, uint8_t *labels);
 
+/* vq_nearest for straight-alpha RGBA points and codewords under the premultiplied metric
+ *     sum over c in r, g, b of (x_c x_a - y_c y_a)**2 + (255 (x_a - y_a))**2
+ * (255**2 times the squared distance of the premultiplied colours, exact in integers):
+ * colour error weighs in proportion to alpha, and a fully transparent point's hidden
+ * colour does not count at all. */
+int vq_nearest_rgba(const uint8_t *points, uint64_t n, const uint8_t *codebook, int entries,
+                    const uint8_t *hint, uint8_t *labels);
+
+/* The search behind vq_nearest, for kernels that find one point at a time (dither.c): a
+ * copy of the codebook with its codeword-to-codeword distances. premultiplied (channels 4
+ * only) selects vq_nearest_rgba's metric. NULL if the arguments are out of range or memory
+ * ran out. vq_search_find returns the nearest codeword to the point (channels bytes),
+ * searching from start (0 <= start < entries; any start gives the same answer). */
+typedef struct vq_search vq_search;
+vq_search *vq_search_new(const uint8_t *codebook, int entries, int channels, int premultiplied);
+int vq_search_find(const vq_search *s, const uint8_t *point, int start);
+void vq_search_free(vq_search *s);
+
+/* ---- error diffusion (dither.c) -------------------------------------------------------- */
+
+#define VQ_DITHER_FULL 256 /* strength of full Floyd-Steinberg diffusion */
+
+/* Working memory of vq_dither: two rows of error; 0 if the size would overflow. */
+size_t vq_dither_work_bytes(uint32_t width, int channels);
+
+/* Label the width x height pixels (channels 1, 3 or 4, row-major) with Floyd-Steinberg
+ * error diffusion onto the codebook, the diffused error scaled by strength /
+ * VQ_DITHER_FULL (0..VQ_DITHER_FULL; 0 is the plain nearest mapping). Integer arithmetic
+ * only. Channels 4 is straight-alpha RGBA under vq_nearest_rgba's metric: colour error is
+ * diffused, alpha is not (see dither.c). VQ_ERR_ARGS or VQ_ERR_NOMEM. */
+int vq_dither(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+              const uint8_t *codebook, int entries, int strength, void *work, uint8_t *labels);
+
 #endif

@@ -83,15 +83,25 @@ def brute_nearest(points, codebook):
     return distances.argmin(axis=1)
 
 
+def lifted(rows):
+    """Coordinates in which quantize's metric is squared Euclidean: the bytes for gray and
+    RGB; for RGBA 255 times the premultiplied colour, (r a, g a, b a, 255 a)."""
+    rows = rows.astype(np.int64)
+    if rows.shape[-1] != 4:
+        return rows
+    return np.concatenate([rows[..., :3] * rows[..., 3:], 255 * rows[..., 3:]], axis=-1)
+
+
 def assert_codebook_contract(pixels, codebook, labels, k, check=None):
     """Spec of quantize: at most k distinct rows in ascending order, uint8; labels uint8,
-    each pixel's label a nearest codeword (checked on the first ``check`` pixels)."""
+    each pixel's label a nearest codeword (checked on the first ``check`` pixels) by
+    quantize's metric (RGBA: premultiplied, since the alpha change)."""
     assert codebook.dtype == np.uint8 and labels.dtype == np.uint8
     assert 1 <= len(codebook) <= k and labels.shape == (len(pixels),)
     keys = [tuple(row) for row in codebook]
     assert keys == sorted(set(keys))
     pixels, labels = pixels[:check], labels[:check]
-    distances = ((pixels[:, None, :].astype(int) - codebook[None, :, :].astype(int)) ** 2).sum(-1)
+    distances = ((lifted(pixels)[:, None, :] - lifted(codebook)[None, :, :]) ** 2).sum(-1)
     got = distances[np.arange(len(pixels)), labels]
     np.testing.assert_array_equal(got, distances.min(axis=1))
 

@@ -31,6 +31,7 @@ from . import __version__, codec, compare, container
 from ._atomic import atomic_output, check_destination, write_bytes
 from .errors import VQError
 from .images import open_image, to_array
+from .quantize import check_dither
 
 EXIT_OK, EXIT_ERROR = 0, 1  # usage errors exit 2, from argparse
 # A closed pipe on stdout: the status a shell shows for a tool killed by SIGPIPE.
@@ -183,6 +184,17 @@ def make_parser() -> argparse.ArgumentParser:
     encode.add_argument(
         "--seed", type=_seed, default=0, help="k-means seed for colour, >= 0 (default 0)"
     )
+    encode.add_argument(
+        "--dither",
+        nargs="?",
+        type=_dither,
+        const=1.0,
+        default=0.0,
+        metavar="STRENGTH",
+        help="Floyd-Steinberg error diffusion, no banding on gradients (noisier, larger "
+        "files); STRENGTH 0..1, 1 if left out (put the flag after the inputs, or write "
+        "--dither=STRENGTH)",
+    )
     encode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     encode.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     _add_max_pixels(encode, "an input image larger than that is refused before it is decoded")
@@ -259,7 +271,12 @@ def _encode_one(args: argparse.Namespace, source: str) -> None:
     _check_output(output, args.inputs, args.force)
     image = open_image(source, args.max_pixels)  # the limit is checked before decoding
     data = codec.encode(
-        image, args.bits, coding=args.coding, seed=args.seed, max_pixels=args.max_pixels
+        image,
+        args.bits,
+        coding=args.coding,
+        seed=args.seed,
+        max_pixels=args.max_pixels,
+        dither=args.dither,
     )
     write_bytes(output, data, overwrite=args.force)
     if not args.quiet:
@@ -423,6 +440,17 @@ def _seed(text: str) -> int:
     if value < 0:  # numpy's generators take no negative seed
         raise argparse.ArgumentTypeError(f"seed must be >= 0, not {value}")
     return value
+
+
+def _dither(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    try:
+        return check_dither(value)  # NaN, negative and above 1 are refused
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _max_pixels(text: str) -> int:

@@ -17,7 +17,7 @@ from ._atomic import write_bytes
 from .coding import CODINGS, packed
 from .container import LabelCoding
 from .images import ImageLike, to_array
-from .quantize import quantize
+from .quantize import check_dither, dither_labels, quantize
 
 PathLike = str | os.PathLike[str]
 
@@ -29,6 +29,7 @@ def encode(
     coding: str = "entropy",
     seed: int = 0,
     max_pixels: int | None = None,
+    dither: float = 0.0,
 ) -> bytes:
     """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
 
@@ -39,7 +40,9 @@ def encode(
     in advance, spec §7). Both decode to the same
     array. The same image and options give the same bytes. ``max_pixels`` is the pixel
     limit (None: the reader's default, ``vqcodec.container.MAX_IMAGE_PIXELS``; 0: none), so
-    that the encoder never writes a file the reader would refuse.
+    that the encoder never writes a file the reader would refuse. ``dither`` (0..1, 0 off)
+    maps pixels to the codebook by Floyd-Steinberg error diffusion at that strength: no
+    banding on smooth gradients, at the price of noise (a lower PSNR, a larger file).
 
     >>> data = vqcodec.encode(np.zeros((2, 3), np.uint8), bits=2)
     >>> vqcodec.decode(data).shape
@@ -53,9 +56,12 @@ def encode(
         raise ValueError(f"seed must be >= 0, not {seed}")
     if coding not in container.CODING_NAMES:
         raise ValueError(f"coding must be one of {sorted(container.CODING_NAMES)}, not {coding!r}")
+    dither = check_dither(dither)
     pixels = to_array(image, max_pixels)  # refused before its pixels are decoded
     height, width, channels = pixels.shape
     codebook, labels = quantize(pixels.reshape(-1, channels), 1 << bits, seed)
+    if dither:
+        labels = dither_labels(pixels, codebook, dither)
     header = container.Header(
         width=width,
         height=height,
