@@ -74,7 +74,7 @@ def test_array_with_one_channel_axis_decodes_as_gray():
         (np.zeros((4,), np.uint8), ValueError, "shape"),
         (np.zeros((0, 4), np.uint8), vqcodec.VQError, "empty"),
         ([[1, 2], [3, 4]], TypeError, "numpy array or a PIL image"),
-        (Image.new("CMYK", (2, 2)), vqcodec.VQError, "mode 'CMYK'"),
+        (Image.new("HSV", (2, 2)), vqcodec.VQError, "mode 'HSV'"),
         (Image.new("F", (2, 2)), vqcodec.VQError, "mode 'F'"),
         (Image.new("I", (2, 2)), vqcodec.VQError, "mode 'I'"),
         (Image.new("L", (0, 3)), vqcodec.VQError, "empty"),
