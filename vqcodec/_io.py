@@ -6,18 +6,26 @@ byte more to tell a file that runs on; it never reads "to the end". So ``/dev/ze
 bounded both by its header (which the pixel limit bounds, spec §6) and by what actually
 arrived. A path is opened and closed here; a file object the caller passes is read from
 where it stands and left open.
+
+An image file from a stream (``vqcodec encode -``) is bounded the same way, as far as
+Pillow lets it be: see ``read_image_stream``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
+import struct
+import warnings
 from collections.abc import Iterator
 from typing import Protocol
 
+from PIL import Image
+
 from . import container
-from .errors import FormatError
+from .errors import FormatError, VQError
 
 # A stream of unknown size (a pipe, a socket, a BytesIO) is read in steps that start at
 # _CHUNK and then double: a header that announces 90 MB over a stream that holds 100 bytes
@@ -78,6 +86,66 @@ def read_container(source: Source, max_pixels: int | None = None) -> memoryview:
                 "bytes)",
             )
     return memoryview(data)
+
+
+# What an image file may hold per pixel its header announces: more than any format Pillow
+# reads stores for the modes vqcodec takes (16-bit RGBA raw is 8 bytes, ASCII PPM about 18),
+# plus room for metadata (EXIF, ICC profiles, XMP, embedded previews).
+_IMAGE_BYTES_PER_PIXEL = 32
+_IMAGE_METADATA_BYTES = 64 << 20
+# Pillow's errors for data it cannot read as an image (as images.open_image lists them).
+_PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
+
+
+def read_image_stream(stream: Readable, max_pixels: int | None = None) -> bytes:
+    """All the bytes of one image file from a stream that cannot seek (stdin), for Pillow,
+    which needs to seek.
+
+    Bounded by the image's own header, as ``read_container`` is: Pillow reads the size from
+    the first MiB (or, for a TIFF whose directory comes later, from the first 64 MiB), an
+    image over the pixel limit (``max_pixels`` as for ``vqcodec.encode``) is refused right
+    there, and a stream that runs past 32 bytes a pixel plus 64 MiB is cut off. A stream
+    with no header Pillow can read in its first 64 MiB is refused. Raises ``VQError``.
+    """
+    data = _read_stream(stream, _CHUNK)
+    size = _image_size(data)
+    if size is None and len(data) == _CHUNK:  # more to come, and the header may be further on
+        data = _read_stream(stream, _IMAGE_METADATA_BYTES, data)
+        size = _image_size(data)
+    if size is None:
+        if _read_some(stream, 1):
+            raise VQError(
+                f"no image header Pillow can read in the first {len(data):,} bytes (give the "
+                "image as a file rather than on stdin if it is one)"
+            )
+        return bytes(data)  # the whole stream: open_image says what is wrong with it
+    from .images import check_pixels  # images imports this module
+
+    width, height = size
+    check_pixels(width, height, max_pixels)
+    most = width * height * _IMAGE_BYTES_PER_PIXEL + _IMAGE_METADATA_BYTES
+    data = _read_stream(stream, most + 1, data)
+    if len(data) > most:
+        raise VQError(
+            f"more than {most:,} bytes, more than any file of the {width}x{height} image its "
+            "header announces"
+        )
+    return bytes(data)
+
+
+def _image_size(head: bytes | bytearray) -> tuple[int, int] | None:
+    """(width, height) as Pillow reads them from the start of an image file, or None."""
+    from .images import _without_pillow_limit  # images imports this module
+
+    try:
+        # Pillow's own limit off, as open_image has it: it would hide a large image's size.
+        # Its warnings too: a part of a file is often "corrupt" to it (a TIFF's cut EXIF).
+        with warnings.catch_warnings(), _without_pillow_limit():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(head)) as image:
+                return image.size
+    except _PILLOW_ERRORS:
+        return None
 
 
 def write_file(target: Writable, data: bytes) -> None:

@@ -1,12 +1,18 @@
 """The ``vqcodec`` command: encode, decode, info, compare.
 
 Exit codes: 0 success; 1 bad input (an unreadable image, a file that breaks the spec, an
-output that exists); 2 usage (argparse); 128 + N when stopped by signal N (SIGINT, SIGTERM,
+output that exists); 2 usage (argparse); 98 when ``--skip-if-larger`` wrote nothing and 99
+when no bits meet ``--target-psnr`` or ``--max-bytes`` (pngquant's codes for its
+``--skip-if-larger`` and ``--quality``); 128 + N when stopped by signal N (SIGINT, SIGTERM,
 SIGHUP), after removing any half-written output; 141 (128 + SIGPIPE) when the reader of
 stdout went away (``vqcodec info *.vq | head -1``), quietly, as Unix tools do. Errors are one
 line on stderr each, ``vqcodec: error: FILE: what is wrong``; a traceback means a bug. Given
 several inputs, each is done in turn: a bad one is reported and the others still run, and the
-exit code is 1.
+exit code is the most serious outcome's: 1, then 99, then 98.
+
+Pipes: the input ``-`` is stdin, and its result goes to stdout unless ``-o`` says otherwise
+(as pngquant does); ``-o -`` is stdout. Binary data never goes to a terminal, and while
+stdout carries it, every message goes to stderr.
 
 Outputs never destroy anything by accident: an existing file is replaced only with
 ``--force`` (and atomically, see ``_atomic``), an input of the same run never, and a device
@@ -17,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
+import math
 import os
 import signal
 import sys
@@ -27,15 +35,22 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import __version__, codec, compare, container
-from ._atomic import atomic_output, check_destination, write_bytes
+from . import __version__, _io, codec, compare, container
+from ._atomic import check_destination, write_bytes
 from .errors import VQError
-from .images import open_image, to_array
+from .images import open_image, output_format, save_decoded, to_array
 from .quantize import check_dither
 
 EXIT_OK, EXIT_ERROR = 0, 1  # usage errors exit 2, from argparse
+EXIT_SKIPPED = 98  # --skip-if-larger wrote nothing (pngquant's TOO_LARGE_FILE)
+EXIT_TARGET = 99  # no bits meet --target-psnr / --max-bytes (pngquant's TOO_LOW_QUALITY)
+# Several inputs: the exit code is the most serious outcome's, the last in this order.
+_SEVERITY = (EXIT_OK, EXIT_SKIPPED, EXIT_TARGET, EXIT_ERROR)
 # A closed pipe on stdout: the status a shell shows for a tool killed by SIGPIPE.
 EXIT_PIPE = 128 + getattr(signal, "SIGPIPE", 13)
+
+STDIO = "-"  # as an input, stdin; as an output, stdout
+STDIN_NAME, STDOUT_NAME = "<stdin>", "<stdout>"  # how messages name them
 
 
 class UserError(Exception):
@@ -62,10 +77,9 @@ USER_ERRORS = (UserError, VQError, OSError)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    if len(args.inputs) > 1 and getattr(args, "output", None):
-        parser.error(
-            "-o/--output takes a single input; without it each output is named after its input"
-        )
+    problem = _settle_names(args)
+    if problem:
+        parser.error(problem)
     with _signals_stop_cleanly():
         try:
             status = int(args.run(args) or EXIT_OK)
@@ -122,17 +136,22 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise Stopped(signum)
 
 
-def _each(inputs: list[str], work: Callable[[str], None]) -> int:
-    """Run ``work`` on every input; a bad input is reported and the rest still run."""
+def _each(inputs: list[str], work: Callable[[str], int | None]) -> int:
+    """Run ``work`` on every input; a bad input is reported and the rest still run. The
+    status is the most serious outcome's (``_SEVERITY``)."""
     status = EXIT_OK
     for path in inputs:
         try:
-            work(path)
+            outcome = work(path) or EXIT_OK
         except BrokenPipeError:
             raise  # stdout is gone: no use going on with the others (see main)
+        except codec.TargetError as error:
+            _report(error, _shown(path))
+            outcome = EXIT_TARGET
         except USER_ERRORS as error:
-            _report(error, path)
-            status = EXIT_ERROR
+            _report(error, _shown(path))
+            outcome = EXIT_ERROR
+        status = max(status, outcome, key=_SEVERITY.index)
     return status
 
 
@@ -160,18 +179,47 @@ def _printable(text: str, stream: Any) -> str:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="vqcodec", description="K-means vector-quantization image codec (.vq files)."
+        prog="vqcodec",
+        description="K-means vector-quantization image codec (.vq files).",
+        epilog=_EXIT_HELP,
     )
     parser.add_argument("--version", action="version", version=f"vqcodec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    encode = commands.add_parser("encode", help="image (any format Pillow reads) -> .vq")
-    encode.add_argument("inputs", nargs="+", metavar="INPUT", help="input image(s)")
-    encode.add_argument(
-        "-o", "--output", help="output .vq file (default: INPUT with .vq); " + _OUTPUT_RULES
+    encode = commands.add_parser(
+        "encode", help="image (any format Pillow reads) -> .vq", epilog=_EXIT_HELP
     )
     encode.add_argument(
-        "-b", "--bits", type=_bits, default=4, help="bits per label, 1..8 (default 4)"
+        "inputs", nargs="+", metavar="INPUT", help="input image(s); - reads one from stdin"
+    )
+    _add_outputs(encode, "INPUT's name with .vq for its extension", ".vq")
+    encode.add_argument(
+        "-b",
+        "--bits",
+        type=_bits,
+        help="bits per label, 1..8 (default 4); with --target-psnr or --max-bytes, the most "
+        "the search may choose (default 8)",
+    )
+    target = encode.add_mutually_exclusive_group()
+    target.add_argument(
+        "--target-psnr",
+        type=_decibels,
+        metavar="DB",
+        help="choose the fewest bits whose decoded image reaches DB dB of PSNR against the "
+        "input (inf: lossless); the bits chosen are said on stderr; exit 99 if none can",
+    )
+    target.add_argument(
+        "--max-bytes",
+        type=_positive,
+        metavar="N",
+        help="choose the most bits whose .vq fits in N bytes; the bits chosen are said on "
+        "stderr; exit 99 if none can",
+    )
+    encode.add_argument(
+        "--skip-if-larger",
+        action="store_true",
+        help="write nothing when the .vq would not be smaller than the input file (said on "
+        "stderr; exit 98 when any input was skipped), as pngquant's option does",
     )
     encode.add_argument(
         "-c",
@@ -196,24 +244,43 @@ def make_parser() -> argparse.ArgumentParser:
         "--dither=STRENGTH)",
     )
     encode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
-    encode.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    encode.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors (exit codes tell)"
+    )
     _add_max_pixels(encode, "an input image larger than that is refused before it is decoded")
     encode.set_defaults(run=_encode)
 
-    decode = commands.add_parser("decode", help=".vq -> image (format from OUTPUT's extension)")
-    decode.add_argument("inputs", nargs="+", metavar="INPUT", help="input .vq file(s)")
+    decode = commands.add_parser(
+        "decode", help=".vq -> image (format from OUTPUT's extension)", epilog=_EXIT_HELP
+    )
     decode.add_argument(
-        "-o",
-        "--output",
-        help="output image (default: INPUT's name with .vq.png, so that photo.vq never "
-        "becomes the photo.png it came from); " + _OUTPUT_RULES,
+        "inputs", nargs="+", metavar="INPUT", help="input .vq file(s); - reads one from stdin"
+    )
+    _add_outputs(
+        decode,
+        "INPUT's name with .vq.png for its extension (.vq.EXT with --format), so that photo.vq "
+        "never becomes the photo.png it came from",
+        ".vq.png, or .vq.EXT with --format",
+    )
+    decode.add_argument(
+        "--format",
+        type=_image_format,
+        metavar="NAME",
+        help="output format: png, webp, jpeg, gif, tiff, ... (default: OUTPUT's extension; "
+        "needed to write to stdout). PNG, GIF and TIFF are palette images, WebP is lossless",
+    )
+    decode.add_argument(
+        "--quality",
+        type=_quality,
+        metavar="Q",
+        help="0..100, for a lossy output: JPEG (default 90), or WebP, which it makes lossy",
     )
     decode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     _add_max_pixels(decode, "a larger file is refused from its header")
     decode.set_defaults(run=_decode)
 
     info = commands.add_parser("info", help="header fields and section sizes of a .vq file")
-    info.add_argument("inputs", nargs="+", metavar="FILE", help=".vq file(s)")
+    info.add_argument("inputs", nargs="+", metavar="FILE", help=".vq file(s); - reads stdin")
     info.add_argument("--json", action="store_true", help="print JSON")
     _add_max_pixels(info, "a larger file is refused from its header")
     info.set_defaults(run=_info)
@@ -242,11 +309,39 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_OUTPUT_RULES = (
-    "an existing file is replaced only with --force, atomically; a symlink is followed (its "
-    "target is replaced, the link kept); a device or FIFO such as /dev/null is written "
-    "through; an input of the same run is never overwritten, even with --force"
+_EXIT_HELP = (
+    "Exit status: 0 success; 1 a bad input or output (one line each on stderr: vqcodec: error: "
+    "FILE: what is wrong); 2 usage; 98 --skip-if-larger skipped an input; 99 no bits meet "
+    "--target-psnr or --max-bytes; 128+N stopped by signal N. With several inputs, the most "
+    "serious: 1, then 99, then 98."
 )
+
+_OUTPUT_RULES = (
+    "An existing file is replaced only with --force, atomically; a symlink is followed (its "
+    "target is replaced, the link kept); a device or FIFO such as /dev/null is written "
+    "through; an input of the same run, or an output it already wrote, is never "
+    "overwritten, even with --force"
+)
+
+
+def _add_outputs(command: argparse.ArgumentParser, default: str, suffix: str) -> None:
+    command.add_argument(
+        "-o",
+        "--output",
+        help=f"output file, or - for stdout (default: {default}; stdout for the input -); "
+        "a folder (DIR/, or an existing folder) works as --out-dir. " + _OUTPUT_RULES,
+    )
+    command.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        help="write each output into DIR under its default name; DIR is created if missing "
+        "(not its parents, so that a typo does not grow a tree of folders)",
+    )
+    command.add_argument(
+        "--suffix",
+        help=f"what replaces each input's extension in its default output name (default "
+        f"{suffix}); one that starts with - is written --suffix=-fs8.png",
+    )
 
 
 def _add_max_pixels(command: argparse.ArgumentParser, what: str) -> None:
@@ -263,55 +358,101 @@ def _add_max_pixels(command: argparse.ArgumentParser, what: str) -> None:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    return _each(args.inputs, lambda source: _encode_one(args, source))
+    _make_out_dir(args.out_dir)
+    written: dict[str, str] = {}
+    return _each(args.inputs, lambda source: _encode_one(args, source, written))
 
 
-def _encode_one(args: argparse.Namespace, source: str) -> None:
-    output = args.output or _with_suffix(source, ".vq")
-    _check_output(output, args.inputs, args.force)
-    image = open_image(source, args.max_pixels)  # the limit is checked before decoding
+def _encode_one(args: argparse.Namespace, source: str, written: dict[str, str]) -> int:
+    output = _output_name(args, source, ".vq")
+    _check_output(output, args.inputs, args.force, written)
+    if source == STDIO:
+        raw = _io.read_image_stream(sys.stdin.buffer, args.max_pixels)
+        image, input_bytes = open_image(io.BytesIO(raw), args.max_pixels), len(raw)
+    else:
+        image, input_bytes = open_image(source, args.max_pixels), os.stat(source).st_size
+    pixels = to_array(image, args.max_pixels)
+    del image  # its pixels live on in ``pixels``: free Pillow's copy before the encoder's work
     data = codec.encode(
-        image,
+        pixels,
         args.bits,
         coding=args.coding,
         seed=args.seed,
         max_pixels=args.max_pixels,
+        target_psnr=args.target_psnr,
+        max_bytes=args.max_bytes,
         dither=args.dither,
     )
-    write_bytes(output, data, overwrite=args.force)
-    if not args.quiet:
-        # Our own fresh bytes: the header is enough, no need to CRC the whole file again.
-        meta = codec.header_fields(container.parse_header(memoryview(data), args.max_pixels))
-        coding = meta["coding"]
-        if coding != args.coding:
-            coding += f" ({args.coding} would not be smaller)"
-        _say(
-            f"{source} -> {output}: {meta['width']}x{meta['height']}, "
-            f"{meta['channels']} channel(s), bits {meta['bits']}, "
-            f"{meta['codebook_entries']} codewords, {coding}, {len(data)} bytes "
-            f"({meta['bits_per_pixel']:.3f} bits/pixel)"
-        )
+    if args.skip_if_larger and len(data) >= input_bytes:
+        if not args.quiet:
+            _say(
+                f"vqcodec: {_shown(source)}: skipped: the .vq would take {len(data):,} bytes, "
+                f"the input {input_bytes:,} (--skip-if-larger)",
+                sys.stderr,
+            )
+        return EXIT_SKIPPED
+    _write(output, data, args.force)
+    written[_output_key(output)] = source
+    if args.quiet:
+        return EXIT_OK
+    # Our own fresh bytes: the header is enough, no need to CRC the whole file again.
+    meta = codec.header_fields(container.parse_header(memoryview(data), args.max_pixels))
+    if args.target_psnr is not None or args.max_bytes is not None:
+        choice = _choice(args, data, pixels, meta["bits"])
+        _say(f"vqcodec: {_shown(source)}: {choice}", sys.stderr)
+    coding = meta["coding"]
+    if coding != args.coding:
+        coding += f" ({args.coding} would not be smaller)"
+    _say(
+        f"{_shown(source)} -> {_shown(output, STDOUT_NAME)}: {meta['width']}x{meta['height']}, "
+        f"{meta['channels']} channel(s), bits {meta['bits']}, "
+        f"{meta['codebook_entries']} codewords, {coding}, {len(data)} bytes "
+        f"({meta['bits_per_pixel']:.3f} bits/pixel)",
+        sys.stderr if output == STDIO else sys.stdout,
+    )
+    return EXIT_OK
+
+
+def _choice(args: argparse.Namespace, data: bytes, pixels: np.ndarray, bits: int) -> str:
+    """What --target-psnr or --max-bytes chose, and what it gave."""
+    if args.max_bytes is not None:
+        return f"bits {bits}, the most that fit in {args.max_bytes:,} bytes ({len(data):,} bytes)"
+    if args.target_psnr == math.inf:
+        return f"bits {bits}, the fewest that are lossless"
+    _, codebook, labels = codec.decode_parts(data, max_pixels=0)
+    reached = codec.quantized_psnr(pixels.reshape(-1, pixels.shape[-1]), codebook, labels)
+    shown = "lossless" if reached == math.inf else f"{reached:.2f} dB"
+    return f"bits {bits}, the fewest that reach {args.target_psnr:g} dB ({shown})"
 
 
 def _decode(args: argparse.Namespace) -> int:
-    return _each(args.inputs, lambda source: _decode_one(args, source))
+    _make_out_dir(args.out_dir)
+    written: dict[str, str] = {}
+    return _each(args.inputs, lambda source: _decode_one(args, source, written))
 
 
-def _decode_one(args: argparse.Namespace, source: str) -> None:
-    output = args.output or _with_suffix(source, ".vq.png")
-    _check_output(output, args.inputs, args.force)
-    extension = os.path.splitext(output)[1].lower()
-    fmt = Image.registered_extensions().get(extension)
-    if fmt is None or fmt not in Image.SAVE:
-        raise UserError(output, f"cannot tell an image format Pillow writes from {extension!r}")
-    image = codec.read(source, max_pixels=args.max_pixels)
+def _decode_one(args: argparse.Namespace, source: str, written: dict[str, str]) -> None:
+    added = ".vq" + (_extension_of(args.format) if args.format else ".png")
+    output = _output_name(args, source, added)
+    _check_output(output, args.inputs, args.force, written)
     try:
-        with atomic_output(output, overwrite=args.force) as handle:
-            Image.fromarray(image).save(handle, fmt)
-    except (OSError, ValueError) as error:
-        if isinstance(error, OSError) and error.errno is not None:
-            raise  # the system's error, naming OUTPUT (see _atomic)
-        raise UserError(output, f"cannot write it as {fmt}: {error}") from None
+        fmt = args.format or output_format(output)
+    except VQError as error:
+        raise UserError(output, f"{error}; or give --format NAME") from None
+    data = _io.read_container(sys.stdin.buffer if source == STDIO else source, args.max_pixels)
+    header, codebook, labels = codec.decode_parts(data, max_pixels=args.max_pixels)
+    labels = labels.reshape(header.height, header.width)
+    # stdout gets the whole file or nothing, as a path does (save_decoded writes it atomically)
+    destination = io.BytesIO() if output == STDIO else output
+    try:
+        save_decoded(
+            destination, codebook, labels, format=fmt, quality=args.quality, overwrite=args.force
+        )
+    except VQError as error:  # what this format cannot hold (alpha in a JPEG, ...)
+        raise UserError(_shown(output, STDOUT_NAME), str(error)) from None
+    if isinstance(destination, io.BytesIO):
+        _write(STDIO, destination.getvalue(), args.force)
+    written[_output_key(output)] = source
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -321,12 +462,12 @@ def _info(args: argparse.Namespace) -> int:
     found: list[dict[str, Any]] = []
 
     def show(path: str) -> None:
-        meta = codec.info(path, max_pixels=args.max_pixels)
+        meta = codec.info(sys.stdin.buffer if path == STDIO else path, max_pixels=args.max_pixels)
         if args.json:
             found.append({"file": path, **meta} if several else meta)
             return
         if several:
-            _say(f"{path}:")
+            _say(f"{_shown(path)}:")
         width = max(map(len, meta))
         for key, value in meta.items():
             shown = f"{value:.4f}" if isinstance(value, float) else value
@@ -345,7 +486,9 @@ def _compare(args: argparse.Namespace) -> int:
             try:
                 import matplotlib  # noqa: F401
             except ImportError:
-                raise UserError(f"{option} needs matplotlib: pip install 'vqcodec[plot]'") from None
+                raise UserError(
+                    figure, f"{option} needs matplotlib: pip install 'vqcodec[plot]'"
+                ) from None
     if args.input is None:
         name, source = f"{compare.SAMPLE_NAME} (bundled sample)", compare.sample_image()
     else:
@@ -460,21 +603,147 @@ def _max_pixels(text: str) -> int:
     return value
 
 
-def _with_suffix(path: str, suffix: str) -> str:
-    return os.path.splitext(path)[0] + suffix
+def _positive(text: str) -> int:
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
 
 
-def _check_output(output: str, inputs: Sequence[str], force: bool) -> None:
+def _quality(text: str) -> int:
+    value = _whole_number(text)
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"quality must be 0..100, not {value}")
+    return value
+
+
+def _decibels(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:  # NaN included
+        raise argparse.ArgumentTypeError(f"must be a PSNR in dB above 0, not {text}")
+    return value
+
+
+def _image_format(text: str) -> str:
+    """A Pillow format name from a name or an extension (png, JPEG, jpg, .tif)."""
+    try:
+        return output_format(None, text)
+    except VQError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _extension_of(fmt: str) -> str:
+    """The extension a default output name gets for a Pillow format: .NAME if Pillow knows
+    it (.png, .jpeg, .webp, .tiff), else the first Pillow lists for the format."""
+    extensions = [ext for ext, name in Image.registered_extensions().items() if name == fmt]
+    preferred = "." + fmt.lower()
+    return preferred if preferred in extensions or not extensions else extensions[0]
+
+
+def _settle_names(args: argparse.Namespace) -> str | None:
+    """Check how inputs and outputs are named, and turn -o DIR/ into --out-dir DIR. Returns
+    what is wrong, as a usage error, or None."""
+    inputs = args.inputs
+    if inputs.count(STDIO) > 1:
+        return "- (stdin) can be read only once"
+    if not hasattr(args, "out_dir"):  # info and compare name no outputs
+        return None
+    output = args.output
+    if output not in (None, STDIO) and (output.endswith(("/", os.sep)) or os.path.isdir(output)):
+        if args.out_dir is not None:
+            return "give -o DIR/ or --out-dir DIR, not both"
+        args.out_dir, args.output = output, None
+    if STDIO in inputs and len(inputs) > 1:
+        return "- (stdin) must be the only input"
+    if args.output is not None:
+        if args.out_dir is not None:
+            return "give -o FILE or --out-dir DIR, not both"
+        if len(inputs) > 1:
+            return "-o FILE takes a single input; for several, -o DIR/ or --out-dir DIR"
+        if args.suffix is not None:
+            return "--suffix names outputs after their inputs; it has no use with -o FILE"
+    elif STDIO in inputs and (args.out_dir is not None or args.suffix is not None):
+        return "stdin has no name to put in --out-dir or --suffix: give -o FILE (or -o -)"
+    suffix = args.suffix
+    if suffix is not None and (not suffix or "/" in suffix or os.sep in suffix):
+        return f"--suffix must be a non-empty name ending, with no folder in it, not {suffix!r}"
+    to_stdout = args.output == STDIO or (args.output is None and STDIO in inputs)
+    if args.command == "decode" and to_stdout and args.format is None:
+        return "writing to stdout needs --format NAME (png, webp, jpeg, ...)"
+    return None
+
+
+def _output_name(args: argparse.Namespace, source: str, added: str) -> str:
+    """Where ``source``'s result goes: -o's name (- for stdout), stdout for stdin, else the
+    input's name with ``added`` (or --suffix) for its extension, in --out-dir if given."""
+    if args.output is not None:
+        return args.output
+    if source == STDIO:
+        return STDIO
+    name = os.path.splitext(source)[0] + (added if args.suffix is None else args.suffix)
+    if args.out_dir is not None:
+        name = os.path.join(args.out_dir, os.path.basename(name))
+    return name
+
+
+def _make_out_dir(folder: str | None) -> None:
+    """Create --out-dir (or -o DIR/) if missing; its parent must exist."""
+    if folder is None:
+        return
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        if not os.path.isdir(folder):
+            raise UserError(folder, "exists and is not a folder") from None
+    except OSError as error:
+        raise UserError(folder, f"cannot create this folder: {error.strerror}") from None
+
+
+def _shown(path: str, stdio: str = STDIN_NAME) -> str:
+    return stdio if path == STDIO else path
+
+
+def _output_key(output: str) -> str:
+    return os.path.realpath(output)
+
+
+def _check_output(
+    output: str, inputs: Sequence[str], force: bool, written: dict[str, str] | None = None
+) -> None:
     """Refuse, before any work, an output that would overwrite an input of this run (even
-    with --force: ``encode a.png a.vq -f`` must not lose a.vq to a.png's encoding), or an
-    existing file without --force. The write itself refuses again, atomically (_atomic)."""
+    with --force: ``encode a.png a.vq -f`` must not lose a.vq to a.png's encoding), one this
+    run already wrote (``encode a/x.png b/x.png -o out/``), an existing file without
+    --force, or a terminal for binary data. The write itself refuses again, atomically
+    (_atomic)."""
+    if output == STDIO:
+        if sys.stdout.isatty():
+            raise UserError(
+                STDOUT_NAME,
+                "is a terminal; refusing to write binary data to it (redirect it, or give -o)",
+            )
+        return
     for source in inputs:
-        if _same_file(source, output):
+        if source != STDIO and _same_file(source, output):
             raise UserError(output, "is an input of this run; refusing to write over it")
+    if written and _output_key(output) in written:
+        earlier = _shown(written[_output_key(output)])
+        raise UserError(output, f"was written from {earlier} in this run; refusing to replace it")
     try:
         check_destination(output, overwrite=force)
     except FileExistsError:
         raise UserError(output, "exists; use --force to overwrite") from None
+
+
+def _write(output: str, data: bytes, force: bool) -> None:
+    if output == STDIO:
+        sys.stdout.flush()  # anything printed before goes first
+        _io.write_file(sys.stdout.buffer, data)
+        sys.stdout.buffer.flush()
+    else:
+        write_bytes(output, data, overwrite=force)
 
 
 def _same_file(a: str, b: str) -> bool:
