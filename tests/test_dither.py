@@ -231,7 +231,7 @@ def test_cli_dither(ramp, tmp_path):
         ("off", []),
         ("full", ["--dither"]),
         ("one", ["--dither=1"]),
-        ("half", ["--dither", "0.5"]),
+        ("half", ["--dither=0.5"]),
     ]:
         out = tmp_path / f"{name}.vq"
         assert main(["encode", str(ramp), "-o", str(out), "-b", "2", "-q", *flags]) == 0
@@ -241,6 +241,15 @@ def test_cli_dither(ramp, tmp_path):
     assert outputs["full"] == outputs["one"] == vqcodec.encode(image, 2, dither=1.0)
     assert outputs["half"] == vqcodec.encode(image, 2, dither=0.5)
     assert len({outputs["off"], outputs["full"], outputs["half"]}) == 3
+
+
+def test_cli_dither_before_the_input_leaves_the_input_alone(ramp, tmp_path):
+    """A strength needs "=": `--dither ramp.png` is full strength and the input ramp.png, not
+    a strength "ramp.png" (as an optional value would read it)."""
+    out = tmp_path / "x.vq"
+    assert main(["encode", "--dither", str(ramp), "-o", str(out), "-b", "2", "-q"]) == 0
+    image = np.asarray(Image.open(ramp))
+    assert out.read_bytes() == vqcodec.encode(image, 2, dither=1.0)
 
 
 @pytest.mark.parametrize("value", ["2", "-0.5", "nan", "abc"])

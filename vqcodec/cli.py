@@ -76,7 +76,7 @@ USER_ERRORS = (UserError, VQError, OSError)
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_bare_dither(sys.argv[1:] if argv is None else list(argv)))
     problem = _settle_names(args)
     if problem:
         parser.error(problem)
@@ -234,14 +234,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     encode.add_argument(
         "--dither",
-        nargs="?",
         type=_dither,
-        const=1.0,
         default=0.0,
-        metavar="STRENGTH",
+        metavar="[=STRENGTH]",
         help="Floyd-Steinberg error diffusion, no banding on gradients (noisier, larger "
-        "files); STRENGTH 0..1, 1 if left out (put the flag after the inputs, or write "
-        "--dither=STRENGTH)",
+        "files): --dither alone is full strength, --dither=STRENGTH (0..1) less",
     )
     encode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     encode.add_argument(
@@ -583,6 +580,14 @@ def _seed(text: str) -> int:
     if value < 0:  # numpy's generators take no negative seed
         raise argparse.ArgumentTypeError(f"seed must be >= 0, not {value}")
     return value
+
+
+def _bare_dither(argv: list[str]) -> list[str]:
+    """``--dither`` alone means full strength, and a strength needs ``=`` (as pngquant's
+    ``--floyd[=S]``): an optional value taken from the next word would eat an input name
+    (``--dither photo.png``)."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    return ["--dither=1" if word == "--dither" and i < cut else word for i, word in enumerate(argv)]
 
 
 def _dither(text: str) -> float:
