@@ -21,6 +21,7 @@ def test_public_names():
         "info",
         "VQError",
         "FormatError",
+        "TargetError",
     }
     assert issubclass(vqcodec.FormatError, vqcodec.VQError)
     assert issubclass(vqcodec.VQError, ValueError)
