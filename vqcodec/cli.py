@@ -521,7 +521,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 _TABLE_HEAD = (
-    "bits  codewords   vq bytes   rate  tutorial  entropy bytes  entropy b/px   PSNR dB"
+    "bits  codewords  packed bytes   rate  tutorial  entropy bytes  entropy b/px   PSNR dB"
     "   PNG8 bytes  WebP-LL bytes   JPEG q  JPEG bytes  JPEG PSNR"
 )
 
@@ -535,7 +535,7 @@ def _table_row(row: dict[str, Any]) -> str:
         jpeg_psnr = "inf" if row["jpeg_psnr"] is None else f"{row['jpeg_psnr']:.2f}"
         jpeg = f"{quality:>8}  {row['jpeg_bytes']:>10,}  {jpeg_psnr:>9}"
     return (
-        f"{row['bits']:>4}  {row['codebook_entries']:>9}  {row['vq_bytes']:>9,}  "
+        f"{row['bits']:>4}  {row['codebook_entries']:>9}  {row['vq_bytes']:>12,}  "
         f"{row['compression_rate']:>5.1f}%  {row['tutorial_rate']:>7.1f}%  "
         f"{row['entropy_bytes']:>13,}  {row['entropy_bits_per_pixel']:>12.3f}  {psnr:>8}  "
         f"{row['png8_bytes']:>11,}  {row['webp_lossless_bytes']:>13,}  {jpeg}"
