@@ -83,7 +83,7 @@ def test_refuses_to_write_over_its_input_even_with_force(photo, capsys):
         (
             lambda p: p.write_bytes(b"garbage"),
             ["encode", "{f}", "-o", "{d}/x.vq"],
-            "cannot identify",
+            "not an image format Pillow reads",
         ),
         (lambda p: None, ["decode", "{f}", "-o", "{d}/x.png"], "No such file"),
         (lambda p: None, ["info", "{f}"], "No such file"),
@@ -188,7 +188,7 @@ def test_output_option_with_several_inputs_is_a_usage_error(tmp_path):
 @pytest.mark.parametrize(
     ("content", "text"),
     [
-        (b"", "cannot identify"),
+        (b"", "not an image format Pillow reads"),
         (b"GIF89a\x01\x00", "cannot read image"),
         ("truncated-png", "cannot read image"),
     ],

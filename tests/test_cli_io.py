@@ -670,3 +670,11 @@ def test_decode_errors_name_the_output(tmp_path, capsysbinary):
         main(["decode", str(rgba), "--format", "nosuchformat"])
     assert caught.value.code == 2
     assert sorted(os.listdir(tmp_path)) == ["rgba.vq"]
+
+
+def test_an_unreadable_image_from_stdin_is_named_plainly(stdin, capsysbinary):
+    """Pillow's own message names a BytesIO object (a different address each run)."""
+    stdin(b"not an image at all")
+    assert main(["encode", "-", "-o", "-"]) == 1
+    (line,) = error_lines(capsysbinary.readouterr())
+    assert line == "vqcodec: error: <stdin>: cannot read image: not an image format Pillow reads"

@@ -260,3 +260,35 @@ def test_cli_refuses_invalid_strengths(ramp, tmp_path, capsys, value):
     assert caught.value.code == 2
     assert "--dither" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_refuses_a_strength_after_a_space(ramp, tmp_path, capsys):
+    """`--dither 0.5 ramp.png` meant a strength: refused as usage (it would encode at full
+    strength and take 0.5 for an input), and nothing is written."""
+    with pytest.raises(SystemExit) as caught:
+        main(["encode", "--dither", "0.5", str(ramp), "-b", "2"])
+    assert caught.value.code == 2
+    assert "--dither=0.5" in capsys.readouterr().err
+    assert not (tmp_path / "ramp.vq").exists()
+
+
+def test_cli_takes_no_abbreviated_options(ramp, tmp_path, capsys):
+    """`--dith` is not --dither: a bare abbreviation would escape the `=` rule above."""
+    with pytest.raises(SystemExit) as caught:
+        main(["encode", "--dith=0.5", str(ramp), "-o", str(tmp_path / "x.vq")])
+    assert caught.value.code == 2
+    assert not (tmp_path / "x.vq").exists()
+
+
+def test_dithering_keeps_an_exact_image_exact():
+    """Law: an image with no more distinct pixels than codewords decodes to itself, hidden
+    colours under alpha 0 included, with or without dithering (there is no error to diffuse,
+    and the dither's ties would merge the transparent entries)."""
+    image = np.zeros((4, 4, 4), np.uint8)
+    image[:2, :, :3] = (10, 20, 30)  # alpha 0, a hidden colour
+    image[2:] = (200, 100, 50, 255)
+    image[3, 3] = 0
+    for strength in (0.0, 0.5, 1.0):
+        np.testing.assert_array_equal(
+            vqcodec.decode(vqcodec.encode(image, 2, dither=strength)), image
+        )

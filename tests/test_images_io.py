@@ -522,3 +522,21 @@ def test_the_cli_encodes_upright_and_refuses_animation_naming_the_file(tmp_path,
     assert err.startswith(f"vqcodec: error: {animation}: GIF image with 3 frames")
     np.testing.assert_array_equal(vqcodec.read(tmp_path / "camera.vq"), VIEWED[6](ASYMMETRIC))
     assert not (tmp_path / "anim.vq").exists()
+
+
+@pytest.mark.parametrize("extension", [".ico", ".icns"])
+def test_icon_formats_are_refused_because_their_writers_resize(tmp_path, extension):
+    """Pillow's ICO and ICNS writers rescale to icon sizes: the output would not be the
+    decoded image, so they are refused and nothing is written."""
+    codebook = np.array([[0, 0, 0], [255, 128, 0]], np.uint8)
+    labels = np.zeros((30, 40), np.uint8)
+    labels[10:20] = 1
+    target = tmp_path / f"x{extension}"
+    with pytest.raises(vqcodec.VQError, match="resized icons"):
+        save_decoded(target, codebook, labels)
+    assert not target.exists()
+
+
+def test_a_format_that_is_not_a_string_is_a_type_error():
+    with pytest.raises(TypeError, match="format must be a str"):
+        images.output_format(io.BytesIO(), 123)  # type: ignore[arg-type]

@@ -76,7 +76,11 @@ USER_ERRORS = (UserError, VQError, OSError)
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
-    args = parser.parse_args(_bare_dither(sys.argv[1:] if argv is None else list(argv)))
+    words = sys.argv[1:] if argv is None else list(argv)
+    detached = _detached_dither_value(words)
+    if detached is not None:
+        parser.error(f"a strength is written --dither={detached} (--dither alone: full)")
+    args = parser.parse_args(_bare_dither(words))
     problem = _settle_names(args)
     if problem:
         parser.error(problem)
@@ -186,8 +190,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vqcodec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    # allow_abbrev=False: "--dith x.png" must not be taken for --dither with a value.
     encode = commands.add_parser(
-        "encode", help="image (any format Pillow reads) -> .vq", epilog=_EXIT_HELP
+        "encode",
+        help="image (any format Pillow reads) -> .vq",
+        epilog=_EXIT_HELP,
+        allow_abbrev=False,
     )
     encode.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="input image(s); - reads one from stdin"
@@ -309,8 +317,8 @@ def make_parser() -> argparse.ArgumentParser:
 _EXIT_HELP = (
     "Exit status: 0 success; 1 a bad input or output (one line each on stderr: vqcodec: error: "
     "FILE: what is wrong); 2 usage; 98 --skip-if-larger skipped an input; 99 no bits meet "
-    "--target-psnr or --max-bytes; 128+N stopped by signal N. With several inputs, the most "
-    "serious: 1, then 99, then 98."
+    "--target-psnr or --max-bytes; 128+N stopped by signal N (141: a closed pipe). With "
+    "several inputs, the most serious: 1, then 99, then 98."
 )
 
 _OUTPUT_RULES = (
@@ -588,6 +596,20 @@ def _bare_dither(argv: list[str]) -> list[str]:
     (``--dither photo.png``)."""
     cut = argv.index("--") if "--" in argv else len(argv)
     return ["--dither=1" if word == "--dither" and i < cut else word for i, word in enumerate(argv)]
+
+
+def _detached_dither_value(argv: list[str]) -> str | None:
+    """The number after a bare ``--dither``, if any: meant as its strength, it would be
+    taken for an input name (and the image encoded at full strength)."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    for i, word in enumerate(argv[: cut - 1]):
+        if word == "--dither":
+            try:
+                float(argv[i + 1])
+            except ValueError:
+                continue
+            return argv[i + 1]
+    return None
 
 
 def _dither(text: str) -> float:

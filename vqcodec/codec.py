@@ -90,7 +90,9 @@ def encode(
 
     def fit(bits: int) -> Quantized:
         codebook, labels = quantize(flat, 1 << bits, seed)
-        if dither:
+        # An exact codebook (no more distinct pixels than codewords) leaves no error to
+        # diffuse, and dithering's ties would merge colours hidden under alpha 0.
+        if dither and not np.array_equal(codebook[labels], flat):
             labels = dither_labels(pixels, codebook, dither)
         return codebook, labels
 

@@ -22,7 +22,7 @@ import types
 from collections.abc import Iterator
 
 import numpy as np
-from PIL import Image, ImageCms, features
+from PIL import Image, ImageCms, UnidentifiedImageError, features
 
 from . import _io, container
 from ._atomic import write_bytes
@@ -276,6 +276,9 @@ def open_image(
             image.load()
             turned = upright(image)  # what open_image returns is what a viewer shows
             return turned.copy() if turned is image else turned  # detached from the file
+    except UnidentifiedImageError:
+        # Pillow's message repeats the name, or names a BytesIO object for a stream.
+        raise VQError("cannot read image: not an image format Pillow reads") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as error:
         if isinstance(error, VQError):
             raise
@@ -330,9 +333,10 @@ JPEG_QUALITY = 90
 
 # Formats whose files keep an alpha channel as Pillow writes them. GIF keeps one transparent
 # palette entry, so only alpha 0 or 255. BMP is left out: most readers ignore its alpha.
-_ALPHA_FORMATS = frozenset(
-    {"PNG", "WEBP", "TIFF", "GIF", "AVIF", "JPEG2000", "TGA", "SGI", "ICO", "ICNS", "IM"}
-)
+_ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF", "GIF", "AVIF", "JPEG2000", "TGA", "SGI", "IM"})
+# Formats whose Pillow writers resize the image (icon sizes): refused, since the output
+# would not be the decoded image.
+_RESIZING_FORMATS = frozenset({"ICO", "ICNS"})
 # Formats that take a quality: the lossy ones. Elsewhere a quality is refused, not ignored.
 _QUALITY_FORMATS = frozenset({"JPEG", "WEBP", "AVIF"})
 # TIFF compression: Deflate, 5-15% smaller than LZW on decoded images at 4-8 bits, and read
@@ -347,8 +351,18 @@ _GRAY_PALETTE_ALWAYS = 16
 
 def output_format(destination: object, format: str | None = None) -> str:
     """The Pillow format name ``save_decoded`` writes: ``format`` (a name such as "PNG", or
-    an extension such as "jpg"), else the one of the destination path's extension."""
+    an extension such as "jpg"), else the one of the destination path's extension. Icon
+    formats, whose writers resize, are refused."""
+    name = _format_name(destination, format)
+    if name in _RESIZING_FORMATS:
+        raise VQError(f"{name} files hold resized icons, not this image: use .png, .webp or .tif")
+    return name
+
+
+def _format_name(destination: object, format: str | None) -> str:
     Image.init()
+    if format is not None and not isinstance(format, str):
+        raise TypeError(f"format must be a str such as 'PNG', not {type(format).__name__}")
     if format is not None:
         name = format.upper()
         if name not in Image.SAVE:
