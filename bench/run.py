@@ -613,21 +613,21 @@ def webp_key(pixels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def webp_files(args, quantized: dict) -> dict:
-    """Lossless WebP bytes of each quantized image, from the cache or made now in parallel."""
-    folder = webp_cache_folder(args)
+def cached_outputs(folder, inputs: dict, key, make, jobs: int, what: str) -> dict:
+    """``make(input)`` for each case of ``inputs``, read from ``folder`` (files named by
+    ``key(input)``) or made now in ``jobs`` processes and stored there; None = no cache.
+    Files unused for 30 days are removed: every change to the quantizer leaves some behind."""
     result, todo = {}, {}
-    for case, pixels in quantized.items():
-        key = webp_key(pixels)
-        path = folder / f"{key}.webp" if folder else None
+    for case, value in inputs.items():
+        path = folder / key(value) if folder else None
         if path is not None and path.is_file():
             result[case] = path.read_bytes()
             path.touch()  # used: kept by the pruning below
         else:
-            todo[case] = (pixels, path)
-    if folder is not None:  # every change to the quantizer leaves files no run will ask for
+            todo[case] = (value, path)
+    if folder is not None:
         cutoff = time.time() - 30 * 86400
-        for stale in folder.glob("*.webp"):
+        for stale in folder.iterdir():
             with contextlib.suppress(OSError):
                 if stale.stat().st_mtime < cutoff:
                     stale.unlink()
@@ -635,16 +635,12 @@ def webp_files(args, quantized: dict) -> dict:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
-        megapixels = sum(p.shape[0] * p.shape[1] for p, _ in todo.values()) / 1e6
-        jobs = max(1, min(args.jobs, len(todo)))
-        print(
-            f"making {len(todo)} of {len(quantized)} lossless WebP files ({megapixels:.1f} MP; "
-            f"not cached in {folder}) with {jobs} processes before timing anything ...",
-            flush=True,
-        )
+        jobs = max(1, min(jobs, len(todo)))
+        print(f"making {len(todo)} of {len(inputs)} {what} (not cached in {folder}) with "
+              f"{jobs} processes before timing anything ...", flush=True)  # fmt: skip
         start = time.perf_counter()
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = {case: pool.submit(_webp, pixels) for case, (pixels, _) in todo.items()}
+            futures = {case: pool.submit(make, value) for case, (value, _) in todo.items()}
             for case, future in futures.items():
                 result[case] = future.result()
                 path = todo[case][1]
@@ -654,6 +650,15 @@ def webp_files(args, quantized: dict) -> dict:
                     partial_path.replace(path)
         print(f"done in {time.perf_counter() - start:.0f} s\n", flush=True)
     return result
+
+
+def webp_files(args, quantized: dict) -> dict:
+    """Lossless WebP bytes of each quantized image (slow to make: ~10-40 s per megapixel)."""
+    folder = webp_cache_folder(args)
+    return cached_outputs(
+        folder, quantized, lambda pixels: f"{webp_key(pixels)}.webp", _webp, args.jobs,
+        "lossless WebP files",
+    )  # fmt: skip
 
 
 def _run_tool(name: str, png: bytes) -> bytes:
@@ -671,8 +676,7 @@ def _run_tool(name: str, png: bytes) -> bytes:
 
 def tool_files(args, name: str, pngs: dict) -> dict | None:
     """``name``'s output for each PNG8 of ``pngs``, cached beside the WebP files (keyed by the
-    PNG's bytes and the tool's version line), made in parallel when missing; None when the
-    tool is not installed."""
+    PNG's bytes and the tool's version line); None when the tool is not installed."""
     command = TOOL_ANCHORS[name][0]
     if not shutil.which(command[0]):
         print(f"({command[0]} not found: no {name} column; Debian: apt-get install "
@@ -684,33 +688,11 @@ def tool_files(args, name: str, pngs: dict) -> dict | None:
     folder = base.parent / name if base is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    result, todo = {}, {}
-    for case, png in pngs.items():
-        key = hashlib.sha256(f"{command} {version}".encode() + png).hexdigest()
-        path = folder / key if folder else None
-        if path is not None and path.is_file():
-            result[case] = path.read_bytes()
-        else:
-            todo[case] = (png, path)
-    if todo:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
 
-        jobs = max(1, min(args.jobs, len(todo)))
-        print(f"running {name} on {len(todo)} of {len(pngs)} PNG8 files (not cached) with "
-              f"{jobs} processes before timing anything ...", flush=True)  # fmt: skip
-        start = time.perf_counter()
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = {case: pool.submit(_run_tool, name, png) for case, (png, _) in todo.items()}
-            for case, future in futures.items():
-                result[case] = future.result()
-                path = todo[case][1]
-                if path is not None:
-                    partial_path = path.with_suffix(f".{os.getpid()}.tmp")
-                    partial_path.write_bytes(result[case])
-                    partial_path.replace(path)
-        print(f"done in {time.perf_counter() - start:.0f} s\n", flush=True)
-    return result
+    def key(png: bytes) -> str:
+        return hashlib.sha256(f"{command} {version}".encode() + png).hexdigest()
+
+    return cached_outputs(folder, pngs, key, partial(_run_tool, name), args.jobs, f"{name} outputs")
 
 
 def section_entropy(args, corpus) -> None:
