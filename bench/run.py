@@ -100,23 +100,14 @@ def parts(data: bytes):
     return decode_parts(data)
 
 
-def label_coder():
-    """The entropy label coding as ``(encode, decode)``: ``encode(labels, header) -> bytes``
+def label_coder(name: str):
+    """The label coding ``name`` as ``(encode, decode)``: ``encode(labels, header) -> bytes``
     and ``decode(payload, header) -> labels``, ``header`` being the one ``parts`` returns."""
-    try:
-        from vqcodec.coding import entropy  # the layout issue 13 asks for
-    except ImportError:
-        from vqcodec import entropy  # the layout before it
+    from vqcodec.coding import CODINGS
+    from vqcodec.container import CODING_NAMES
 
-        def encode(labels, header):
-            limit = labels.size + 4096  # 8 bits a label and then some: never the limit here
-            return entropy.encode_labels(labels, header.width, header.height, header.bits, limit)
-
-        def decode(payload, header):
-            return entropy.decode_labels(payload, header.width, header.height, header.bits)
-
-        return encode, decode
-    return entropy.encode, entropy.decode
+    coding = CODINGS[CODING_NAMES[name]]
+    return coding.encode, coding.decode
 
 
 # --- corpus, timing, reporting --------------------------------------------------------------
@@ -704,7 +695,9 @@ def section_entropy(args, corpus) -> None:
         "<= 0.88x lossless WebP and <= 0.80x zopflipng's PNG8, no case larger than WebP; decode "
         "<= 2x WebP's (median), <= 3x (worst); label coding encode <= 0.1 s per megapixel",
     )
-    encode_labels, decode_labels = label_coder()
+    measured = args.entropy_coding
+    print(f"label coding: {measured}\n")
+    encode_labels, decode_labels = label_coder(measured)
     print(
         "Sizes are whole files; vs = vq bytes / anchor bytes. WebP: lossless, quality 100, "
         "method 6 (exact); PNG8: palette PNG, optimize=True; zopfli: that PNG8 after "
@@ -737,7 +730,7 @@ def section_entropy(args, corpus) -> None:
         height, width = picture.image.shape[:2]
         megapixels = picture.megapixels
         encode_time, data = timed(
-            partial(vqcodec.encode, picture.image, bits, coding="entropy"),
+            partial(vqcodec.encode, picture.image, bits, coding=measured),
             max(1, args.repeat // 2),
         )
         expected = quantized[picture.name, bits]
@@ -763,7 +756,7 @@ def section_entropy(args, corpus) -> None:
         webp_time, pixels = timed(webp_decode, args.repeat)
         assert np.array_equal(pixels, expected), (picture.name, bits, "WebP not lossless")
         ratio = decode_time / webp_time
-        if coding == "entropy":
+        if coding == measured:
             decode_ratios.append(ratio)
         else:
             fallbacks += 1
@@ -1103,6 +1096,10 @@ def main() -> None:
         "(default $XDG_CACHE_HOME or ~/.cache, then vqcodec-bench/webp)",
     )  # fmt: skip
     parser.add_argument("--no-webp-cache", action="store_true", help="make every WebP anew")
+    parser.add_argument(
+        "--entropy-coding", default="entropy",
+        help="the label coding the entropy section measures (default entropy)",
+    )  # fmt: skip
     parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1,
         help="processes making WebP files that are not cached (default: every core)",
