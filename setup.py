@@ -9,6 +9,7 @@ setup(
             sources=[
                 "csrc/module.c",
                 "csrc/entropy.c",
+                "csrc/entropy2.c",
                 "csrc/pack.c",
                 "csrc/kmeans.c",
                 "csrc/dither.c",

@@ -61,40 +61,54 @@ static int check_codebook(const Py_buffer *codebook, Py_ssize_t channels, int *e
     return 0;
 }
 
-PyDoc_STRVAR(entropy_encode_doc,
-             "entropy_encode(labels, width, height, bits, limit) -> bytes | None\n\n"
-             "The entropy-coded labels (spec 4.2), or None if they take more than limit bytes.");
+/* The entropy codings' kernels share one shape (vqcore.h), so one glue serves both. */
+typedef size_t (*work_bytes_fn)(uint32_t width);
+typedef int64_t (*encode_fn)(const uint8_t *labels, uint32_t width, uint32_t height, int bits,
+                             uint8_t *out, size_t capacity, void *work, size_t chunk);
+typedef int64_t (*decode_fn)(const uint8_t *payload, size_t size, uint32_t width,
+                             uint32_t height, int bits, uint8_t *labels, void *work);
 
-static PyObject *entropy_encode(PyObject *self, PyObject *args) {
+/* vq_entropy_encode has no chunks; this gives it the encoders' common signature. */
+static int64_t entropy1_encode(const uint8_t *labels, uint32_t width, uint32_t height, int bits,
+                               uint8_t *out, size_t capacity, void *work, size_t chunk) {
+    (void)chunk;
+    return vq_entropy_encode(labels, width, height, bits, out, capacity, work);
+}
+
+static PyObject *encode_with(PyObject *args, const char *name, work_bytes_fn work_bytes,
+                             encode_fn encode) {
     Py_buffer labels;
-    Py_ssize_t width, height, limit, count;
+    Py_ssize_t width, height, limit, count, chunk = 0;
     int bits;
-    if (!PyArg_ParseTuple(args, "y*nnin", &labels, &width, &height, &bits, &limit)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*nnin|n", &labels, &width, &height, &bits, &limit, &chunk))
+        return NULL;
     PyObject *result = NULL;
     uint8_t *out = NULL;
     void *work = NULL;
     if (check_dims(width, height, 1, &count) || check_bits(bits) ||
         check_length("labels", labels.len, count))
         goto done;
-    if (limit < 0) {
-        PyErr_SetString(PyExc_ValueError, "limit must be >= 0");
+    if (limit < 0 || chunk < 0) {
+        PyErr_SetString(PyExc_ValueError, "limit and chunk must be >= 0");
         goto done;
     }
     out = malloc(limit ? (size_t)limit : 1);
-    work = malloc(vq_entropy_work_bytes((uint32_t)width));
+    work = malloc(work_bytes((uint32_t)width));
     if (!out || !work) {
         PyErr_NoMemory();
         goto done;
     }
     int64_t size;
     Py_BEGIN_ALLOW_THREADS
-    size = vq_entropy_encode(labels.buf, (uint32_t)width, (uint32_t)height, bits, out,
-                             (size_t)limit, work);
+    size = encode(labels.buf, (uint32_t)width, (uint32_t)height, bits, out, (size_t)limit, work,
+                  (size_t)chunk);
     Py_END_ALLOW_THREADS
     if (size == VQ_ERR_FULL) {
         result = Py_NewRef(Py_None);
+    } else if (size == VQ_ERR_NOMEM) {
+        PyErr_NoMemory();
     } else if (size < 0) {
-        PyErr_Format(PyExc_RuntimeError, "entropy encoder failed (%d)", (int)size);
+        PyErr_Format(PyExc_RuntimeError, "%s encoder failed (%d)", name, (int)size);
     } else {
         result = PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)size);
     }
@@ -105,14 +119,7 @@ done:
     return result;
 }
 
-PyDoc_STRVAR(entropy_decode_doc,
-             "entropy_decode(payload, width, height, bits, out, codebook=None, channels=1)"
-             " -> int\n\n"
-             "Decode the labels into out (width * height bytes), or, given a codebook, straight\n"
-             "to pixels (width * height * channels bytes; the labels pass through out's tail).\n"
-             "Returns the payload bytes consumed, or a negative status code.");
-
-static PyObject *entropy_decode(PyObject *self, PyObject *args) {
+static PyObject *decode_with(PyObject *args, work_bytes_fn work_bytes, decode_fn decode) {
     Py_buffer payload, out, codebook = {0};
     Py_ssize_t width, height, channels = 1, count;
     int bits, entries = 0;
@@ -133,7 +140,7 @@ static PyObject *entropy_decode(PyObject *self, PyObject *args) {
         check_length("out", out.len, count * channels) ||
         (have_codebook && check_codebook(&codebook, channels, &entries)))
         goto done;
-    work = malloc(vq_entropy_work_bytes((uint32_t)width));
+    work = malloc(work_bytes((uint32_t)width));
     if (!work) {
         PyErr_NoMemory();
         goto done;
@@ -141,8 +148,8 @@ static PyObject *entropy_decode(PyObject *self, PyObject *args) {
     int64_t used;
     uint8_t *labels = (uint8_t *)out.buf + (have_codebook ? count * (channels - 1) : 0);
     Py_BEGIN_ALLOW_THREADS
-    used = vq_entropy_decode(payload.buf, (size_t)payload.len, (uint32_t)width,
-                             (uint32_t)height, bits, labels, work);
+    used = decode(payload.buf, (size_t)payload.len, (uint32_t)width, (uint32_t)height, bits,
+                  labels, work);
     if (used >= 0 && have_codebook) {
         int status = vq_gather(labels, (uint64_t)count, codebook.buf, entries, (int)channels,
                                out.buf);
@@ -156,6 +163,44 @@ done:
     PyBuffer_Release(&out);
     PyBuffer_Release(&payload);
     return result;
+}
+
+PyDoc_STRVAR(entropy_encode_doc,
+             "entropy_encode(labels, width, height, bits, limit) -> bytes | None\n\n"
+             "The entropy-coded labels (spec 4.2), or None if they take more than limit bytes.");
+
+static PyObject *entropy_encode(PyObject *self, PyObject *args) {
+    return encode_with(args, "entropy", vq_entropy_work_bytes, entropy1_encode);
+}
+
+PyDoc_STRVAR(entropy_decode_doc,
+             "entropy_decode(payload, width, height, bits, out, codebook=None, channels=1)"
+             " -> int\n\n"
+             "Decode the labels into out (width * height bytes), or, given a codebook, straight\n"
+             "to pixels (width * height * channels bytes; the labels pass through out's tail).\n"
+             "Returns the payload bytes consumed, or a negative status code.");
+
+static PyObject *entropy_decode(PyObject *self, PyObject *args) {
+    return decode_with(args, vq_entropy_work_bytes, vq_entropy_decode);
+}
+
+PyDoc_STRVAR(entropy2_encode_doc,
+             "entropy2_encode(labels, width, height, bits, limit, chunk=0) -> bytes | None\n\n"
+             "The entropy2-coded labels (spec 4.3), or None if they take more than limit bytes.\n"
+             "chunk: symbols the encoder records at a time (0: its default); the bytes do not\n"
+             "depend on it.");
+
+static PyObject *entropy2_encode(PyObject *self, PyObject *args) {
+    return encode_with(args, "entropy2", vq_entropy2_work_bytes, vq_entropy2_encode_chunked);
+}
+
+PyDoc_STRVAR(entropy2_decode_doc,
+             "entropy2_decode(payload, width, height, bits, out, codebook=None, channels=1)"
+             " -> int\n\n"
+             "entropy_decode for the entropy2 coding (spec 4.3).");
+
+static PyObject *entropy2_decode(PyObject *self, PyObject *args) {
+    return decode_with(args, vq_entropy2_work_bytes, vq_entropy2_decode);
 }
 
 PyDoc_STRVAR(pack_doc, "pack(labels, bits) -> bytes\n\nPack labels at bits bits each (spec 4.1).");
@@ -328,6 +373,8 @@ done:
 static PyMethodDef methods[] = {
     {"entropy_encode", entropy_encode, METH_VARARGS, entropy_encode_doc},
     {"entropy_decode", entropy_decode, METH_VARARGS, entropy_decode_doc},
+    {"entropy2_encode", entropy2_encode, METH_VARARGS, entropy2_encode_doc},
+    {"entropy2_decode", entropy2_decode, METH_VARARGS, entropy2_decode_doc},
     {"pack", pack, METH_VARARGS, pack_doc},
     {"unpack", unpack, METH_VARARGS, unpack_doc},
     {"expand", expand, METH_VARARGS, expand_doc},
@@ -347,6 +394,8 @@ PyMODINIT_FUNC PyInit__core(void) {
     if (!m) return NULL;
     if (PyModule_AddIntConstant(m, "ERR_OVERRUN", VQ_ERR_OVERRUN) ||
         PyModule_AddIntConstant(m, "ERR_LABEL", VQ_ERR_LABEL) ||
+        PyModule_AddIntConstant(m, "ERR_RUN", VQ_ERR_RUN) ||
+        PyModule_AddIntConstant(m, "ERR_STATE", VQ_ERR_STATE) ||
         PyModule_AddIntConstant(m, "DITHER_FULL", VQ_DITHER_FULL)) {
         Py_DECREF(m);
         return NULL;

@@ -16,10 +16,12 @@
 enum {
     VQ_OK = 0,
     VQ_ERR_OVERRUN = -1,   /* the coded labels need bytes past the end of the payload */
+    VQ_ERR_RUN = -2,       /* entropy2: a run length at or past its span (spec §4.3) */
     VQ_ERR_LABEL = -3,     /* a label at or past the codebook's size */
     VQ_ERR_FULL = -4,      /* encoder: the output buffer (the byte budget) is full */
     VQ_ERR_NOMEM = -5,     /* a small working buffer could not be allocated */
-    VQ_ERR_ARGS = -6       /* arguments out of range (the glue never lets this happen) */
+    VQ_ERR_ARGS = -6,      /* arguments out of range (the glue never lets this happen) */
+    VQ_ERR_STATE = -7      /* entropy2: a coder state where no valid payload starts or ends */
 };
 
 /* ---- entropy coding, label_coding 1 (spec §4.2) ------------------------------------- */
@@ -37,6 +39,33 @@ int64_t vq_entropy_encode(const uint8_t *labels, uint32_t width, uint32_t height
  * payload's end (VQ_ERR_OVERRUN), so its work is bounded by the payload's length. */
 int64_t vq_entropy_decode(const uint8_t *payload, size_t size, uint32_t width,
                           uint32_t height, int bits, uint8_t *labels, void *work);
+
+/* ---- entropy2 coding, label_coding 2 (spec §4.3) ----------------------------------- */
+
+/* Working memory of the coder: the adaptive models (about 45 KB) plus three rows of
+ * width + 3 labels. */
+size_t vq_entropy2_work_bytes(uint32_t width);
+
+/* Code the width x height labels (row-major, each < 2**bits) into out[0..capacity).
+ * Returns the number of bytes written, VQ_ERR_FULL when they do not fit, or VQ_ERR_NOMEM.
+ * Besides work it allocates the symbol records of one chunk (at most 2**21 + 3 width
+ * records of 4 bytes) and, for images of more than one chunk, a copy of work per chunk. */
+int64_t vq_entropy2_encode(const uint8_t *labels, uint32_t width, uint32_t height, int bits,
+                           uint8_t *out, size_t capacity, void *work);
+
+/* vq_entropy2_encode with about chunk records per chunk (0: the default, 2**21): the same
+ * bytes whatever the chunk; small chunks let tests reach the multi-chunk path. */
+int64_t vq_entropy2_encode_chunked(const uint8_t *labels, uint32_t width, uint32_t height,
+                                   int bits, uint8_t *out, size_t capacity, void *work,
+                                   size_t chunk);
+
+/* Decode payload[0..size) into width x height labels; returns the bytes consumed (the
+ * caller rejects a payload with bytes left over), VQ_ERR_OVERRUN at the first read past
+ * the payload's end, VQ_ERR_RUN for a run longer than its span, VQ_ERR_STATE for initial
+ * or final states a valid payload cannot have. Works in place of nothing but labels and
+ * work: labels may be the tail of the caller's pixel buffer (see vq_gather). */
+int64_t vq_entropy2_decode(const uint8_t *payload, size_t size, uint32_t width,
+                           uint32_t height, int bits, uint8_t *labels, void *work);
 
 /* ---- packed labels (spec §4.1) and the codebook lookup ------------------------------- */
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the libFuzzer harnesses of the C core (fuzz/README.md): fuzz/build.sh OUTPUT_DIR
 #
-# Each harness is linked with the kernels that read file data (entropy.c, pack.c), never with
-# module.c (the CPython glue), under ASan + UBSan with every UBSan finding fatal.
+# Each harness is linked with the kernels that read file data (entropy.c or entropy2.c, and
+# pack.c), never with module.c (the CPython glue), under ASan + UBSan with every UBSan finding
+# fatal.
 # CC overrides the compiler (a clang with libFuzzer: Debian's clang package has it).
 #
 # -fno-sanitize-coverage=trace-cmp: -fsanitize=fuzzer hooks every comparison, and in the range
@@ -28,4 +29,10 @@ for harness in fuzz_entropy_decode fuzz_packed fuzz_entropy_roundtrip; do
     "$cc" "${flags[@]}" "$root/fuzz/libfuzzer/$harness.c" "$core/entropy.c" "$core/pack.c" \
         -o "$out/$harness"
 done
-echo "built fuzz_entropy_decode fuzz_packed fuzz_entropy_roundtrip in $out"
+# label_coding 2 (entropy2.c); pack.c for the gather the decoder harness checks.
+for harness in fuzz_entropy2_decode fuzz_entropy2_roundtrip; do
+    "$cc" "${flags[@]}" "$root/fuzz/libfuzzer/$harness.c" "$core/entropy2.c" "$core/pack.c" \
+        -o "$out/$harness"
+done
+echo "built fuzz_entropy_decode fuzz_packed fuzz_entropy_roundtrip fuzz_entropy2_decode" \
+    "fuzz_entropy2_roundtrip in $out"

@@ -1,7 +1,7 @@
 """Structure-aware fuzzing of the encoder (atheris): fuzzed shapes, channel counts, bits and
 pixels must round-trip under the laws of spec §7 (size law, codewords only, lossless when the
-image has no more colours than codewords), and the entropy coding must decode to the same
-array as packed in a file no larger.
+image has no more colours than codewords), and the entropy codings (entropy, entropy2) must
+decode to the same array as packed in a file no larger.
 
     pip install '.[fuzz]'
     python fuzz/fuzz_encode.py -max_total_time=3600      # a long local run
@@ -17,6 +17,8 @@ with atheris.instrument_imports():
 
     import vqcodec
 
+ENTROPY_CODINGS = ("entropy", "entropy2")
+
 
 def test_one_input(data: bytes) -> None:
     fuzz = atheris.FuzzedDataProvider(data)
@@ -31,9 +33,10 @@ def test_one_input(data: bytes) -> None:
     meta = vqcodec.info(encoded)
     payload = (height * width * bits + 7) // 8
     assert len(encoded) == 36 + meta["codebook_entries"] * channels + payload + 4
-    coded = vqcodec.encode(image, bits, coding="entropy")
-    assert len(coded) <= len(encoded)
-    assert (vqcodec.decode(coded).reshape(height, width, channels) == decoded).all()
+    for coding in ENTROPY_CODINGS:
+        coded = vqcodec.encode(image, bits, coding=coding)
+        assert len(coded) <= len(encoded), coding
+        assert (vqcodec.decode(coded).reshape(height, width, channels) == decoded).all(), coding
     distinct = np.unique(image.reshape(-1, channels), axis=0)
     if len(distinct) <= 2**bits:
         assert (decoded == image).all()

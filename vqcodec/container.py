@@ -61,6 +61,7 @@ class LabelCoding(enum.IntEnum):
 
     PACKED = 0  # each label in exactly `bits` bits (§4.1)
     ENTROPY = 1  # context model + range coder (§4.2)
+    ENTROPY2 = 2  # multi-symbol context model + rANS (§4.3)
 
     @property
     def label(self) -> str:
@@ -75,6 +76,14 @@ CODING_NAMES = {coding.label: coding for coding in LabelCoding}
 # (probabilities stay within 32/65536 of 0 and 1): more than 2**-14 of a byte per pixel.
 MIN_ENTROPY_PAYLOAD = 4
 ENTROPY_PIXELS_PER_BYTE = 1 << 14
+
+# Spec §4.3: the rANS decoder starts with two 4-byte states and reads 2-byte words, so a
+# payload is even and at least 8 bytes. Every symbol adds at least log2(1 + 1/16384) bits to
+# the encoder's states, a word takes off at most 16.2, the states start at 2**16 and end
+# below 2**32, and a symbol covers at most 256 labels: so a payload holds more than
+# 4 + pixels / 23.5e6 bytes. The rule uses 2**25, a round margin.
+MIN_ENTROPY2_PAYLOAD = 8
+ENTROPY2_PIXELS_PER_BYTE = 1 << 25
 
 FLAG_EXTERNAL_CODEBOOK = 0x01  # spec §2: reserved for a codebook kept in another file
 
@@ -99,6 +108,11 @@ def packed_size(count: int, bits: int) -> int:
 def min_entropy_payload(pixels: int) -> int:
     """The fewest bytes an entropy payload of ``pixels`` labels can take (spec §4.2)."""
     return max(MIN_ENTROPY_PAYLOAD, 3 + pixels // ENTROPY_PIXELS_PER_BYTE)
+
+
+def min_entropy2_payload(pixels: int) -> int:
+    """The fewest bytes an entropy2 payload of ``pixels`` labels can take (spec §4.3)."""
+    return max(MIN_ENTROPY2_PAYLOAD, 4 + pixels // ENTROPY2_PIXELS_PER_BYTE)
 
 
 @dataclass(frozen=True)
@@ -255,6 +269,15 @@ def parse_header(view: memoryview, max_pixels: int | None = None) -> Header:
             "payload_bytes",
             f"{header.payload_bytes}, but {header.pixels} entropy-coded labels take at least "
             f"{least} bytes and fewer than the packed coding's {packed}",
+        )
+    least = min_entropy2_payload(header.pixels)
+    if header.label_coding == LabelCoding.ENTROPY2 and not (
+        least <= header.payload_bytes < packed and header.payload_bytes % 2 == 0
+    ):
+        raise FormatError(
+            "payload_bytes",
+            f"{header.payload_bytes}, but {header.pixels} entropy2-coded labels take an even "
+            f"number of bytes, at least {least} and fewer than the packed coding's {packed}",
         )
     return header
 

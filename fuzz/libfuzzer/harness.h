@@ -82,6 +82,42 @@ static inline void cut_labels(input_t *in, uint64_t max) {
  * 0.1 s, well inside -timeout=1, and the typical one is much faster. */
 static inline void cut_decisions(input_t *in) { cut_labels(in, MAX_DECISIONS / (4 + in->bits)); }
 
+/* ---- label_coding 2, "entropy2" (spec §4.3) ------------------------------------------- */
+
+/* The entropy2 harnesses' cut: at most MAX_PIXELS2 labels a pass outside the bound check. The
+ * coder makes one multi-symbol decision a label (a few on a literal), so a pass costs about
+ * what one of entropy's 2**16-decision passes costs (fuzz/README.md has the timings). */
+#define MAX_PIXELS2 (1u << 14)
+
+static inline void cut_pixels2(input_t *in) { cut_labels(in, MAX_PIXELS2); }
+
+/* PROVISIONAL (prototype figures until spec §4.3 lands): pixels one byte pays for. */
+#define ENT2_PIXELS_PER_BYTE 1048576u
+#define ENT2_LEAST 8u
+#define HUGE_PAYLOAD2 32
+
+/* Spec §4.3's header rule: a payload of bytes bytes is long enough for labels labels. */
+static inline int entropy2_pays_for(uint64_t bytes, uint64_t labels) {
+    return bytes >= ENT2_LEAST && bytes >= 4 + labels / ENT2_PIXELS_PER_BYTE;
+}
+
+/* The most labels a payload of bytes bytes can pay for under that rule. */
+static inline uint64_t entropy2_payable(uint64_t bytes) {
+    return bytes < 4 ? 0 : (bytes - 4 + 1) * ENT2_PIXELS_PER_BYTE - 1;
+}
+
+/* An encoder budget no label map can exceed. */
+static inline size_t entropy2_capacity(uint64_t count, int bits) {
+    (void)bits;
+    return (size_t)(count * 5 + 64);
+}
+
+/* The decoder's errors (vqcore.h): a read past the end, a run past its span, a state no
+ * valid payload has. Never VQ_ERR_ARGS: the harnesses pass valid dimensions and bits. */
+static inline int entropy2_decode_error(int64_t status) {
+    return status == VQ_ERR_OVERRUN || status == VQ_ERR_RUN || status == VQ_ERR_STATE;
+}
+
 /* A codebook whose entries differ in every channel (37 and 101 are odd), so that a label
  * mixed up with another shows in the pixels. Exactly entries * channels bytes on the heap. */
 static inline uint8_t *make_codebook(int entries, int channels) {

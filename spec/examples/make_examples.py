@@ -220,10 +220,78 @@ def invalid_entropy_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
     }
 
 
+def entropy2_images() -> dict[str, tuple[np.ndarray, int, str]]:
+    """The entropy images again, coded with entropy2 (§4.3)."""
+    return {
+        name + "2": (image, bits, note.replace("entropy coding", "entropy2 coding"))
+        for name, (image, bits, note) in entropy_images().items()
+    }
+
+
+def invalid_entropy2_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """Broken entropy2-coded files. ``base`` is gray-32x24-bits3-entropy2 (6 codewords)."""
+    header = container.parse_header(memoryview(base))
+    start = container.HEADER_BYTES + header.codebook_bytes
+    payload = base[start : start + header.payload_bytes]
+    labels = np.full(header.pixels, 6, np.uint8)  # label 6 of a 6-entry codebook
+    outside = _core.entropy2_encode(labels, header.width, header.height, 3, 1000)
+    pixels, packed = header.pixels, header.packed_bytes
+    # State 0 = 0x00017fff: its slot 0x7fff picks run symbol e = 15 in the first pixel's
+    # (uniform) run model, a length of at least 2**13 for a span of 32 pixels; the state
+    # then falls below 2**16 and reads the last word.
+    long_run = b"\x00\x01\x7f\xff\x00\x01\x00\x00\x00\x00"
+    return {
+        "entropy2-not-smaller": (
+            with_payload(base, bytes(packed)),
+            f"payload_bytes: {packed}, but {pixels} entropy2-coded labels take an even number "
+            f"of bytes, at least 8 and fewer than the packed coding's {packed}",
+            "an entropy2 payload as large as the packed one: a writer stores packed then",
+        ),
+        "entropy2-too-short": (
+            with_payload(base, payload[:6]),
+            f"payload_bytes: 6, but {pixels} entropy2-coded labels take an even number of "
+            "bytes, at least 8",
+            "six payload bytes: the decoder starts by reading two 4-byte states",
+        ),
+        "entropy2-odd-length": (
+            with_payload(base, payload + b"\0"),
+            f"payload_bytes: {len(payload) + 1}, but {pixels} entropy2-coded labels take an "
+            "even number of bytes",
+            "an odd payload: the coder reads 2-byte words",
+        ),
+        "entropy2-ends-early": (
+            with_payload(base, payload[:-2]),
+            "payload: the coded labels need bytes past its end",
+            "the last 2-byte word cut, valid CRCs",
+        ),
+        "entropy2-extra-bytes": (
+            with_payload(base, payload + b"\0\0"),
+            "payload: 2 bytes left after the last coded label",
+            "one word after the coded labels, valid CRCs",
+        ),
+        "entropy2-label-outside-codebook": (
+            with_payload(base, outside),
+            "payload: a label is outside the codebook (6 entries)",
+            "a well-coded label with no codeword, valid CRCs",
+        ),
+        "entropy2-run-past-span": (
+            with_payload(base, long_run),
+            "payload: a run is as long as its span or longer",
+            "the first run symbol codes a length >= its span M, valid CRCs",
+        ),
+        "entropy2-bad-state": (
+            with_payload(base, bytes(2) + payload[2:]),
+            "payload: the coder's state does not start or end where it must",
+            "the first state below 2**16 (no encoder writes one), valid CRCs",
+        ),
+    }
+
+
 def main() -> None:
     manifest: dict[str, list] = {"valid": [], "invalid": []}
     images = [(name, case, "packed") for name, case in valid_images().items()]
     images += [(name, case, "entropy") for name, case in entropy_images().items()]
+    images += [(name, case, "entropy2") for name, case in entropy2_images().items()]
     for name, (image, bits, note), coding in images:
         data = vqcodec.encode(image, bits, coding=coding)
         assert vqcodec.info(data)["coding"] == coding, name
@@ -242,6 +310,7 @@ def main() -> None:
     base = (HERE / "gray-3x2-bits2.vq").read_bytes()
     broken = invalid_files(base)
     broken |= invalid_entropy_files((HERE / "gray-32x24-bits3-entropy.vq").read_bytes())
+    broken |= invalid_entropy2_files((HERE / "gray-32x24-bits3-entropy2.vq").read_bytes())
     for name, (data, error, note) in broken.items():
         try:
             vqcodec.decode(data)

@@ -17,6 +17,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from ..container import LabelCoding
-from . import entropy, packed
+from . import entropy, entropy2, packed
 
-CODINGS: dict[LabelCoding, ModuleType] = {LabelCoding.PACKED: packed, LabelCoding.ENTROPY: entropy}
+CODINGS: dict[LabelCoding, ModuleType] = {
+    LabelCoding.PACKED: packed,
+    LabelCoding.ENTROPY: entropy,
+    LabelCoding.ENTROPY2: entropy2,
+}

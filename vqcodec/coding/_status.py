@@ -17,6 +17,12 @@ def check_status(status: int, header: Header) -> None:
         )
     if status == _core.ERR_OVERRUN:
         raise FormatError("payload", "the coded labels need bytes past its end (corrupt file)")
+    if status == _core.ERR_RUN:
+        raise FormatError("payload", "a run is as long as its span or longer (corrupt file)")
+    if status == _core.ERR_STATE:
+        raise FormatError(
+            "payload", "the coder's state does not start or end where it must (corrupt file)"
+        )
     if status < 0:
         raise RuntimeError(f"vqcodec._core returned status {status}")  # a bug, not the file
 

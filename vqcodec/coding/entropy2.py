@@ -1,0 +1,62 @@
+"""The entropy2 label coding (label_coding 2, spec §4.3): one adaptive multi-symbol decision
+per pixel, rANS-coded.
+
+Where the four neighbours W, N, NE, NW are one label, a run symbol says how far along the
+flat span of the row above the row stays that label; elsewhere one 5-ary symbol says which
+neighbour the label equals, or that a literal follows (one 16-ary symbol, or a high and a low
+nibble, in contexts of the gradient W + N - NW). Models are 15-bit frequency tables moved
+towards each coded symbol; the coder is rANS with two interleaved states and 16-bit words.
+The loops are C (``csrc/entropy2.c``).
+
+The decoder stops at the first byte it would read past the payload; the header check
+(``container.min_entropy2_payload``) already refused payloads too short for their pixel
+count, before anything was allocated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ..container import Header, min_entropy2_payload
+from ..errors import FormatError
+from ._status import check_largest, check_status
+
+
+def encode(labels: np.ndarray, header: Header) -> bytes | None:
+    """The coded labels, or None when they would not be smaller than the packed payload."""
+    labels = np.ascontiguousarray(labels, np.uint8)
+    coded = _core.entropy2_encode(
+        labels, header.width, header.height, header.bits, header.packed_bytes - 1
+    )
+    if coded is None or len(coded) < min_entropy2_payload(header.pixels):
+        return None  # cannot happen for a correct coder, but then packed is the safe answer
+    return coded
+
+
+def decode(
+    payload: bytes | memoryview, header: Header, codebook: np.ndarray | None = None
+) -> np.ndarray:
+    """The labels (H*W,), or with a codebook the pixels (H*W, C) (spec §4.3, §6 check 8).
+
+    Working memory is the output plus O(width): with a codebook the labels are decoded into
+    the output's tail and expanded in place.
+    """
+    if codebook is None:
+        out = np.empty(header.pixels, np.uint8)
+        used = _core.entropy2_decode(payload, header.width, header.height, header.bits, out)
+    else:
+        out = np.empty((header.pixels, header.channels), np.uint8)
+        used = _core.entropy2_decode(
+            payload, header.width, header.height, header.bits, out, codebook, header.channels
+        )
+    check_status(min(used, 0), header)
+    if used != len(payload):
+        raise FormatError(
+            "payload",
+            f"{len(payload) - used} bytes left after the last coded label "
+            f"(the labels take {used} of {len(payload)})",
+        )
+    if codebook is None:
+        check_largest(out, header)
+    return out
