@@ -60,6 +60,10 @@ class Decoder:
         return u
 
 
+def median(a: int, b: int, c: int) -> int:
+    return sorted((a, b, c))[1]
+
+
 def decode(payload: bytes, width: int, height: int, bits: int) -> list[int]:
     """The labels of an entropy2 payload, row-major; ValueError where §4.3 says reject."""
     lit_symbols = 1 << bits if bits <= 4 else 1 << (bits - 4)
@@ -123,7 +127,7 @@ def decode(payload: bytes, width: int, height: int, bits: int) -> list[int]:
             if s < 4:
                 row.append((w, n, ne, nw)[s])
             else:
-                row.append(literal(a, min(max(w + n - nw, 0), (1 << bits) - 1)))
+                row.append(literal(a, median(w, n, w + n - nw)))
     if d.states != [1 << 16, 1 << 16]:
         raise ValueError("state")
     if d.pos != len(payload):
