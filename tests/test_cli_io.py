@@ -21,7 +21,7 @@ from PIL import Image
 import vqcodec
 from vqcodec import _io, codec, container
 from vqcodec.cli import main
-from vqcodec.coding import entropy
+from vqcodec.coding import entropy2
 
 GRADIENT = np.add.outer(np.arange(24), np.arange(32)).astype(np.uint8) * 4  # 24x32 gray
 
@@ -97,7 +97,7 @@ def test_encode_stdin_to_stdout(stdin, capsysbinary):
     captured = capsysbinary.readouterr()
     assert captured.out == vqcodec.encode(image, 3)
     assert error_lines(captured) == [
-        f"<stdin> -> <stdout>: 32x24, 3 channel(s), bits 3, 8 codewords, entropy, "
+        f"<stdin> -> <stdout>: 32x24, 3 channel(s), bits 3, 8 codewords, entropy2, "
         f"{len(captured.out)} bytes ({len(captured.out) * 8 / 768:.3f} bits/pixel)"
     ]
 
@@ -475,7 +475,7 @@ def test_colours_under_transparent_pixels_do_not_count():
     assert (vqcodec.decode(data)[~visible] == 0).all()
 
 
-@pytest.mark.parametrize("coding", ["entropy", "packed"])
+@pytest.mark.parametrize("coding", ["entropy2", "entropy", "packed"])
 @pytest.mark.parametrize("image", [GRADIENT, colour_photo()], ids=["gray", "colour"])
 def test_max_bytes_takes_the_most_bits_that_fit(image, coding):
     sizes = {bits: len(vqcodec.encode(image, bits, coding=coding)) for bits in range(1, 9)}
@@ -535,9 +535,9 @@ def test_the_search_bisects_and_codes_the_labels_once(monkeypatch):
     """3 or 4 quantizations for 8 candidates; target_psnr codes only the chosen labels;
     max_bytes whose bound fits all 8 bits takes 8 without trying."""
     fits, codings = [], []
-    quantize, code = codec.quantize, entropy.encode
+    quantize, code = codec.quantize, entropy2.encode
     monkeypatch.setattr(codec, "quantize", lambda *a: fits.append(a[1]) or quantize(*a))
-    monkeypatch.setattr(entropy, "encode", lambda *a: codings.append(1) or code(*a))
+    monkeypatch.setattr(entropy2, "encode", lambda *a: codings.append(1) or code(*a))
     image = colour_photo()
     for target in (10.0, 25.0, 30.0, 36.0):
         fits.clear(), codings.clear()

@@ -233,9 +233,10 @@ def make_parser() -> argparse.ArgumentParser:
         "-c",
         "--coding",
         choices=sorted(container.CODING_NAMES),
-        default="entropy",
-        help="label coding: entropy (context-coded, the default; packed where it would not be "
-        "smaller) or packed (exactly BITS bits a label: a size known in advance)",
+        default="entropy2",
+        help="label coding: entropy2 (context-coded, the default; packed where it would not "
+        "be smaller), entropy (the first context coding: about as small, slower to decode) or "
+        "packed (exactly BITS bits a label: a size known in advance)",
     )
     encode.add_argument(
         "--seed", type=_seed, default=0, help="k-means seed for colour, >= 0 (default 0)"

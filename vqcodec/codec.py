@@ -37,7 +37,7 @@ def encode(
     image: ImageLike,
     bits: int | None = None,
     *,
-    coding: str = "entropy",
+    coding: str = "entropy2",
     seed: int = 0,
     max_pixels: int | None = None,
     target_psnr: float | None = None,
@@ -47,11 +47,12 @@ def encode(
     """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
 
     ``image`` is a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), or a PIL image.
-    ``bits`` defaults to 4. ``coding="entropy"`` (the default) codes the labels with a
-    context model, typically 2-5x smaller than packed, and falls back to packed for an image
-    where that would not be smaller; ``coding="packed"`` stores every label in exactly
-    ``bits`` bits (a size known in advance, spec §7). Both decode to the same
-    array. The same image and options give the same bytes. ``max_pixels`` is the pixel
+    ``bits`` defaults to 4. ``coding="entropy2"`` (the default) codes the labels with
+    context models and rANS (spec §4.3), typically 2-5x smaller than packed, and falls back to
+    packed for an image where that would not be smaller; ``coding="entropy"`` is the first
+    entropy coding (§4.2: about the same size, slower to decode); ``coding="packed"`` stores
+    every label in exactly ``bits`` bits (a size known in advance, spec §7). All decode to
+    the same array. The same image and options give the same bytes. ``max_pixels`` is the pixel
     limit (None: the reader's default, ``vqcodec.container.MAX_IMAGE_PIXELS``; 0: none), so
     that the encoder never writes a file the reader would refuse. ``dither`` (0..1, 0 off)
     maps pixels to the codebook by Floyd-Steinberg error diffusion at that strength: no

@@ -122,7 +122,7 @@ def compare(
     pixels = height * width
     for bits in bits_list:
         # One quantization serves both codings: the packed size follows from the header.
-        data = encode(image, bits, coding="entropy", seed=seed)
+        data = encode(image, bits, seed=seed)
         entropy_bytes = len(data)
         header, codebook, labels = decode_parts(data)
         packed_payload = header.packed_bytes
