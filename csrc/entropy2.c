@@ -9,8 +9,13 @@
  * - otherwise one 5-ary symbol: the label equals W, N, NE or NW (the first that matches),
  *   or it is a literal;
  * - a literal is one 16-ary symbol (bits <= 4), or a high nibble and a low nibble, in
- *   contexts of the median prediction of W, N and W + N - NW (LOCO-I's; 1.5% smaller
- *   files over the corpus than the clamped gradient W + N - NW).
+ *   contexts of the median prediction P of W, N and W + N - NW (LOCO-I's; 1.5% smaller
+ *   files over the corpus than the clamped gradient W + N - NW);
+ * - or, for bits > 4 when the payload's first symbol says so (mode 1), a residual: the
+ *   label's rank in order of distance from P, the neighbours it cannot be left out, as an
+ *   Exp-Golomb bucket in contexts of the local activity plus raw bits. Where labels are
+ *   gray levels this is 9-13% smaller than nibbles; where they index colours in no useful
+ *   order it is larger, so the writer tries both.
  *
  * Models are 15-bit cumulative frequency tables moved towards the coded symbol by a shift;
  * the update target keeps every frequency >= FLOOR (proof in spec §4.3.1). The coder is
@@ -41,6 +46,7 @@
 #define CAND_CONTEXTS 256 /* pattern * 4 + a */
 #define LIT_CONTEXTS 64   /* a * 16 + prediction (or its high nibble) */
 #define LO_CONTEXTS (4 * 16 * 18) /* (a * 16 + hi) * 18 + relation to the prediction */
+#define RES_CONTEXTS 9 /* 0 after a run, else 1 + floor(log2 activity), at most 8 */
 #define CHUNK_SYMBOLS ((size_t)1 << 21) /* encoder records per chunk (8 MiB) */
 
 /* A model of N symbols is its CDF c[1..N-1] in lanes 0..N-2 (c[0] = 0 and c[N] = TOTAL
@@ -50,8 +56,12 @@ typedef struct {
     uint16_t lit[LIT_CONTEXTS][16];
     uint16_t lo[LO_CONTEXTS][16];
     uint16_t run[RUN_CONTEXTS][16];
+    uint16_t res[RES_CONTEXTS][16];
     uint8_t cand_n[CAND_CONTEXTS], lit_n[LIT_CONTEXTS], lo_n[LO_CONTEXTS], run_n[RUN_CONTEXTS];
+    uint8_t res_n[RES_CONTEXTS];
     int lit_symbols; /* 2**bits, or 2**(bits - 4) for the high nibble */
+    int res_symbols; /* residual buckets: 2 * bits */
+    int residual;    /* mode 1: literals as residuals (bits > 4 only) */
 } models_t;
 
 size_t vq_entropy2_work_bytes(uint32_t width) {
@@ -63,8 +73,12 @@ static void init_cdf(uint16_t *c, int lanes, int symbols) {
         c[l] = (uint16_t)(l + 1 < symbols ? (uint32_t)(l + 1) * TOTAL / (uint32_t)symbols : TOTAL);
 }
 
-static void init_models(models_t *m, int bits) {
+static void init_models(models_t *m, int bits, int residual) {
     int lit_symbols = 1 << (bits <= 4 ? bits : bits - 4);
+    m->res_symbols = 2 * bits;
+    m->residual = residual;
+    for (int i = 0; i < RES_CONTEXTS; i++) init_cdf(m->res[i], 16, m->res_symbols);
+    memset(m->res_n, 0, sizeof m->res_n);
     for (int i = 0; i < CAND_CONTEXTS; i++) init_cdf(m->cand[i], 8, 5);
     for (int i = 0; i < LIT_CONTEXTS; i++) init_cdf(m->lit[i], 16, lit_symbols);
     for (int i = 0; i < LO_CONTEXTS; i++) init_cdf(m->lo[i], 16, 16);
@@ -138,14 +152,48 @@ static inline int find16(const uint16_t *c, uint32_t slot) {
     return (int)((ones * LANE_ONES) >> 48);
 }
 
-static inline int activity_class(int w, int n, int nw, int ne) {
-    int activity = abs(w - nw) + abs(n - nw) + abs(n - ne);
+static inline int activity_class(int activity) {
     return activity == 0 ? 0 : activity == 1 ? 1 : activity <= 3 ? 2 : 3;
 }
 
 static inline int floor_log2(uint32_t v) {
     int k = 0;
     while (v >>= 1) k++;
+    return k;
+}
+
+/* The residual context of a literal after a candidate symbol (activity >= 1). */
+static inline int res_context(int activity) {
+    int k = 1 + floor_log2((uint32_t)activity);
+    return k < RES_CONTEXTS - 1 ? k : RES_CONTEXTS - 1;
+}
+
+/* A label's rank by distance from the prediction p (0..top): p, p+1, p-1, p+2, p-2, ...
+ * while both sides last, then the longer side on its own (LOCO-I's error mapping). */
+static inline int fold(int v, int p, int top) {
+    int e = v - p, m = p < top - p ? p : top - p;
+    if (e >= -m && e <= m) return e >= 0 ? 2 * e : -2 * e - 1;
+    return m + (e < 0 ? -e : e);
+}
+
+static inline int unfold(int z, int p, int top) {
+    int m = p < top - p ? p : top - p;
+    if (z <= 2 * m) return z & 1 ? p - (z + 1) / 2 : p + z / 2;
+    return p < top - p ? p + (z - m) : p - (z - m);
+}
+
+/* The ranks of the distinct excluded labels (the candidates a literal cannot be), sorted;
+ * returns how many. */
+static inline int excluded_ranks(const int *label, int count, int p, int top, int *rank) {
+    int k = 0;
+    for (int i = 0; i < count; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++) seen |= label[j] == label[i];
+        if (seen) continue;
+        int z = fold(label[i], p, top), at = k++;
+        for (; at > 0 && rank[at - 1] > z; at--) rank[at] = rank[at - 1];
+        rank[at] = z;
+    }
     return k;
 }
 
@@ -182,6 +230,29 @@ static inline uint32_t record(const uint16_t *c, int s) {
     return RECORD(start, c[s] - start);
 }
 
+/* A uniform symbol of k raw bits (1 <= k <= 14) holding value. */
+#define RAW_RECORD(value, k) RECORD((uint32_t)(value) << (PROB_BITS - (k)), 1u << (PROB_BITS - (k)))
+
+/* The residual literal v (mode 1): its rank q among the labels other than the excluded ones,
+ * by distance from p, as a bucket symbol (q itself below 4, else 4 + 2 (g - 2) + h for
+ * q = (2 + h) 2**(g - 1) + u, g = floor(log2 q)) and the g - 1 raw bits u. */
+static inline size_t model_residual(models_t *m, uint32_t *rec, size_t nrec, int v, int ctx,
+                                    int p, int bits, const int *excluded, int count) {
+    int top = (1 << bits) - 1, ranks[4];
+    int z = fold(v, p, top), q = z;
+    int k = excluded_ranks(excluded, count, p, top, ranks);
+    for (int i = 0; i < k; i++) q -= ranks[i] < z;
+    int b = q, g = 0;
+    if (q >= 4) {
+        g = floor_log2((uint32_t)q);
+        b = 4 + 2 * (g - 2) + ((q >> (g - 1)) & 1);
+    }
+    rec[nrec++] = record(m->res[ctx], b);
+    adapt16(m->res[ctx], m->res_symbols, b, next_rate(&m->res_n[ctx], 2));
+    if (g) rec[nrec++] = RAW_RECORD(q & ((1 << (g - 1)) - 1), g - 1);
+    return nrec;
+}
+
 /* The literal v with prediction p in activity class a: one or two symbols. */
 static inline size_t model_literal(models_t *m, uint32_t *rec, size_t nrec, int v, int a, int p,
                                    int bits) {
@@ -200,12 +271,14 @@ static inline size_t model_literal(models_t *m, uint32_t *rec, size_t nrec, int 
 /* Runs the model over rows y.. and appends each symbol's record to rec. Stops after row
  * `end` - 1, or at the first row end where nrec has reached `chunk`; returns the next row.
  * At most 3 symbols per pixel (a literal after a candidate or run symbol is at most two),
- * so a chunk holds fewer than chunk + 3 width records. */
+ * and the mode symbol before the first, so a chunk holds fewer than chunk + 3 width + 1
+ * records. */
 static uint32_t model_rows(models_t *m, uint8_t *rows, const uint8_t *labels, uint32_t width,
                            uint32_t y, uint32_t end, int bits, uint32_t *rec, size_t *count,
                            size_t chunk) {
     size_t stride = (size_t)width + 3, nrec = *count;
     for (; y < end && nrec < chunk; y++) {
+        if (y == 0 && bits > 4) rec[nrec++] = RAW_RECORD(m->residual, 1); /* the mode */
         uint8_t *cur = rows + (y % 3) * stride + 2;
         const uint8_t *up = rows + ((y + 2) % 3) * stride + 2;
         const uint8_t *up2 = rows + ((y + 1) % 3) * stride + 2;
@@ -214,7 +287,8 @@ static uint32_t model_rows(models_t *m, uint8_t *rows, const uint8_t *labels, ui
         for (ptrdiff_t x = 0; x < (ptrdiff_t)width; x++) {
             int w = cur[x - 1], ww = cur[x - 2];
             int n = up[x], nw = up[x - 1], ne = up[x + 1], nn = up2[x];
-            int a = activity_class(w, n, nw, ne);
+            int activity = abs(w - nw) + abs(n - nw) + abs(n - ne);
+            int a = activity_class(activity);
             int v = row[x];
             if (a == 0) {
                 int span = run_span(up, x, width, w), length = 0;
@@ -223,11 +297,7 @@ static uint32_t model_rows(models_t *m, uint8_t *rows, const uint8_t *labels, ui
                 int ctx = floor_log2((uint32_t)span);
                 rec[nrec++] = record(m->run[ctx], e);
                 adapt16(m->run[ctx], 16, e, next_rate(&m->run_n[ctx], 2));
-                if (e >= 3) { /* k = e - 2 raw bits as one uniform symbol */
-                    int k = e - 2;
-                    uint32_t value = (uint32_t)length - (1u << k);
-                    rec[nrec++] = RECORD(value << (PROB_BITS - k), 1u << (PROB_BITS - k));
-                }
+                if (e >= 3) rec[nrec++] = RAW_RECORD(length - (1 << (e - 2)), e - 2);
                 memset(cur + x, w, (size_t)length);
                 x += length;
                 if (length == span) {
@@ -235,7 +305,10 @@ static uint32_t model_rows(models_t *m, uint8_t *rows, const uint8_t *labels, ui
                     continue;
                 }
                 v = row[x];
-                nrec = model_literal(m, rec, nrec, v, 0, w, bits);
+                if (m->residual)
+                    nrec = model_residual(m, rec, nrec, v, 0, w, bits, &w, 1);
+                else
+                    nrec = model_literal(m, rec, nrec, v, 0, w, bits);
                 cur[x] = (uint8_t)v;
                 continue;
             }
@@ -245,7 +318,11 @@ static uint32_t model_rows(models_t *m, uint8_t *rows, const uint8_t *labels, ui
             int s = v == w ? 0 : v == n ? 1 : v == ne ? 2 : v == nw ? 3 : 4;
             rec[nrec++] = record(m->cand[ctx], s);
             adapt8(m->cand[ctx], 5, s, next_rate(&m->cand_n[ctx], 1));
-            if (s == 4) {
+            if (s == 4 && m->residual) {
+                int excluded[4] = {w, n, ne, nw};
+                nrec = model_residual(m, rec, nrec, v, res_context(activity), predict(w, n, nw),
+                                      bits, excluded, 4);
+            } else if (s == 4) {
                 nrec = model_literal(m, rec, nrec, v, a, predict(w, n, nw), bits);
             }
             cur[x] = (uint8_t)v;
@@ -284,20 +361,22 @@ typedef struct {
 } chunk_t;
 
 int64_t vq_entropy2_encode_chunked(const uint8_t *labels, uint32_t width, uint32_t height,
-                                   int bits, uint8_t *out, size_t capacity, void *work,
-                                   size_t chunk) {
+                                   int bits, int residual, uint8_t *out, size_t capacity,
+                                   void *work, size_t chunk) {
     if (bits < 1 || bits > 8 || width == 0 || height == 0) return VQ_ERR_ARGS;
+    if (residual != 0 && (residual != 1 || bits <= 4)) return VQ_ERR_ARGS;
     if (chunk == 0) chunk = CHUNK_SYMBOLS;
     if (capacity < 8) return VQ_ERR_FULL;
     size_t work_bytes = vq_entropy2_work_bytes(width);
     size_t stride = (size_t)width + 3;
     models_t *m = (models_t *)work;
     uint8_t *rows = (uint8_t *)work + sizeof(models_t);
-    /* Records: at most 3 a pixel, fewer than chunk + 3 width in a chunk. */
+    /* Records: at most 3 a pixel and the mode, fewer than chunk + 3 width + 1 in a chunk. */
     uint64_t pixels = (uint64_t)width * height;
-    uint64_t most = pixels > UINT64_MAX / 3 ? UINT64_MAX : 3 * pixels;
+    uint64_t most = pixels > (UINT64_MAX - 1) / 3 ? UINT64_MAX : 3 * pixels + 1;
     if (chunk > most) chunk = (size_t)most;
-    uint64_t room = most - chunk < 3 * (uint64_t)width ? most : chunk + 3 * (uint64_t)width;
+    uint64_t room =
+        most - chunk < 3 * (uint64_t)width + 1 ? most : chunk + 3 * (uint64_t)width + 1;
     if (room > SIZE_MAX / sizeof(uint32_t)) return VQ_ERR_NOMEM;
     uint32_t *rec = malloc((size_t)room * sizeof *rec);
     chunk_t *chunks = NULL;
@@ -308,7 +387,7 @@ int64_t vq_entropy2_encode_chunked(const uint8_t *labels, uint32_t width, uint32
 
     /* Pass 1: model every row; keep the state at each chunk's start, and the last chunk's
      * records. */
-    init_models(m, bits);
+    init_models(m, bits, residual);
     memset(rows, 0, 3 * stride);
     uint32_t y = 0;
     uint64_t total = 0, first_last = 0;
@@ -348,7 +427,7 @@ int64_t vq_entropy2_encode_chunked(const uint8_t *labels, uint32_t width, uint32
         if (k) {
             memcpy(work, saved + (k - 1) * work_bytes, work_bytes);
         } else {
-            init_models(m, bits);
+            init_models(m, bits, residual);
             memset(rows, 0, 3 * stride);
         }
         nrec = 0;
@@ -371,8 +450,9 @@ done:
 }
 
 int64_t vq_entropy2_encode(const uint8_t *labels, uint32_t width, uint32_t height, int bits,
-                           uint8_t *out, size_t capacity, void *work) {
-    return vq_entropy2_encode_chunked(labels, width, height, bits, out, capacity, work, 0);
+                           int residual, uint8_t *out, size_t capacity, void *work) {
+    return vq_entropy2_encode_chunked(labels, width, height, bits, residual, out, capacity, work,
+                                      0);
 }
 
 /* ---- decoder ------------------------------------------------------------------------ */
@@ -413,6 +493,33 @@ static inline int decode16(decoder_t *d, const uint16_t *c) {
     return advance(d, c[s] - start, start, slot) ? s : -1;
 }
 
+/* k raw bits (1 <= k <= 14) into *value; 0 at a read past the end. */
+static inline int decode_raw(decoder_t *d, int k, uint32_t *value) {
+    uint32_t slot = d->x & (TOTAL - 1);
+    *value = slot >> (PROB_BITS - k);
+    return advance(d, 1u << (PROB_BITS - k), *value << (PROB_BITS - k), slot);
+}
+
+/* The residual literal (model_residual), or -1 at a read past the end, -2 for a rank
+ * past the last label. */
+static inline int decode_residual(decoder_t *d, models_t *m, int ctx, int p, int bits,
+                                  const int *excluded, int count) {
+    int top = (1 << bits) - 1, ranks[4];
+    int b = decode16(d, m->res[ctx]);
+    if (b < 0) return -1;
+    adapt16(m->res[ctx], m->res_symbols, b, next_rate(&m->res_n[ctx], 2));
+    int z = b;
+    if (b >= 4) {
+        int g = (b - 4) / 2 + 2;
+        uint32_t u;
+        if (!decode_raw(d, g - 1, &u)) return -1;
+        z = ((2 + ((b - 4) & 1)) << (g - 1)) + (int)u;
+    }
+    int k = excluded_ranks(excluded, count, p, top, ranks);
+    for (int i = 0; i < k; i++) z += ranks[i] <= z;
+    return z > top ? -2 : unfold(z, p, top);
+}
+
 /* The literal with prediction p in activity class a, or -1 at a read past the end. */
 static inline int decode_literal(decoder_t *d, models_t *m, int a, int p, int bits) {
     int ctx = a * 16 + (bits <= 4 ? p : p >> 4);
@@ -442,7 +549,9 @@ int64_t vq_entropy2_decode(const uint8_t *payload, size_t size, uint32_t width,
     models_t *m = (models_t *)work;
     uint8_t *rows = (uint8_t *)work + sizeof(models_t);
     size_t stride = (size_t)width + 3;
-    init_models(m, bits);
+    uint32_t residual = 0;
+    if (bits > 4 && !decode_raw(&d, 1, &residual)) return VQ_ERR_OVERRUN;
+    init_models(m, bits, (int)residual);
     memset(rows, 0, 3 * stride);
     for (uint32_t y = 0; y < height; y++) {
         uint8_t *cur = rows + (y % 3) * stride + 2;
@@ -453,7 +562,8 @@ int64_t vq_entropy2_decode(const uint8_t *payload, size_t size, uint32_t width,
         for (ptrdiff_t x = 0; x < (ptrdiff_t)width; x++) {
             int w = cur[x - 1], ww = cur[x - 2];
             int n = up[x], nw = up[x - 1], ne = up[x + 1], nn = up2[x];
-            int a = activity_class(w, n, nw, ne);
+            int activity = abs(w - nw) + abs(n - nw) + abs(n - ne);
+            int a = activity_class(activity);
             int v;
             if (a == 0) {
                 int span = run_span(up, x, width, w);
@@ -467,12 +577,7 @@ int64_t vq_entropy2_decode(const uint8_t *payload, size_t size, uint32_t width,
                     /* length >= 2**k >= span whatever the raw bits: refuse before them. */
                     if ((1 << k) >= span) return VQ_ERR_RUN;
                     uint32_t value = 0;
-                    if (k) {
-                        uint32_t slot = d.x & (TOTAL - 1);
-                        value = slot >> (PROB_BITS - k);
-                        if (!advance(&d, 1u << (PROB_BITS - k), value << (PROB_BITS - k), slot))
-                            return VQ_ERR_OVERRUN;
-                    }
+                    if (k && !decode_raw(&d, k, &value)) return VQ_ERR_OVERRUN;
                     length = (1 << k) + (int)value;
                     if (length >= span) return VQ_ERR_RUN;
                 }
@@ -483,8 +588,8 @@ int64_t vq_entropy2_decode(const uint8_t *payload, size_t size, uint32_t width,
                     x--;
                     continue;
                 }
-                v = decode_literal(&d, m, 0, w, bits);
-                if (v < 0) return VQ_ERR_OVERRUN;
+                v = residual ? decode_residual(&d, m, 0, w, bits, &w, 1)
+                             : decode_literal(&d, m, 0, w, bits);
             } else {
                 int pattern = (w == n) | (n == ne) << 1 | (n == nw) << 2 | (w == nw) << 3 |
                               (w == ww) << 4 | (n == nn) << 5;
@@ -494,11 +599,15 @@ int64_t vq_entropy2_decode(const uint8_t *payload, size_t size, uint32_t width,
                 adapt8(m->cand[ctx], 5, s, next_rate(&m->cand_n[ctx], 1));
                 if (s < 4) {
                     v = s == 0 ? w : s == 1 ? n : s == 2 ? ne : nw;
+                } else if (residual) {
+                    int excluded[4] = {w, n, ne, nw};
+                    v = decode_residual(&d, m, res_context(activity), predict(w, n, nw), bits,
+                                        excluded, 4);
                 } else {
                     v = decode_literal(&d, m, a, predict(w, n, nw), bits);
-                    if (v < 0) return VQ_ERR_OVERRUN;
                 }
             }
+            if (v < 0) return v == -1 ? VQ_ERR_OVERRUN : VQ_ERR_LABEL;
             cur[x] = (uint8_t)v;
             row[x] = (uint8_t)v;
         }

@@ -64,23 +64,27 @@ static int check_codebook(const Py_buffer *codebook, Py_ssize_t channels, int *e
 /* The entropy codings' kernels share one shape (vqcore.h), so one glue serves both. */
 typedef size_t (*work_bytes_fn)(uint32_t width);
 typedef int64_t (*encode_fn)(const uint8_t *labels, uint32_t width, uint32_t height, int bits,
-                             uint8_t *out, size_t capacity, void *work, size_t chunk);
+                             int mode, uint8_t *out, size_t capacity, void *work, size_t chunk);
 typedef int64_t (*decode_fn)(const uint8_t *payload, size_t size, uint32_t width,
                              uint32_t height, int bits, uint8_t *labels, void *work);
 
-/* vq_entropy_encode has no chunks; this gives it the encoders' common signature. */
+/* vq_entropy_encode has no modes or chunks; this gives it the encoders' common signature
+ * (encode_with lets only mode 0 through to it). */
 static int64_t entropy1_encode(const uint8_t *labels, uint32_t width, uint32_t height, int bits,
-                               uint8_t *out, size_t capacity, void *work, size_t chunk) {
-    (void)chunk;
+                               int mode, uint8_t *out, size_t capacity, void *work,
+                               size_t chunk) {
+    (void)mode, (void)chunk;
     return vq_entropy_encode(labels, width, height, bits, out, capacity, work);
 }
 
+/* modes: the largest mode the coding has (0: none). */
 static PyObject *encode_with(PyObject *args, const char *name, work_bytes_fn work_bytes,
-                             encode_fn encode) {
+                             encode_fn encode, int modes) {
     Py_buffer labels;
     Py_ssize_t width, height, limit, count, chunk = 0;
-    int bits;
-    if (!PyArg_ParseTuple(args, "y*nnin|n", &labels, &width, &height, &bits, &limit, &chunk))
+    int bits, mode = 0;
+    if (!PyArg_ParseTuple(args, "y*nnin|ni", &labels, &width, &height, &bits, &limit, &chunk,
+                          &mode))
         return NULL;
     PyObject *result = NULL;
     uint8_t *out = NULL;
@@ -92,6 +96,11 @@ static PyObject *encode_with(PyObject *args, const char *name, work_bytes_fn wor
         PyErr_SetString(PyExc_ValueError, "limit and chunk must be >= 0");
         goto done;
     }
+    if (mode < 0 || mode > modes || (mode && bits <= 4)) {
+        PyErr_Format(PyExc_ValueError, "mode must be 0%s, not %d",
+                     modes ? ", or 1 for bits > 4" : "", mode);
+        goto done;
+    }
     out = malloc(limit ? (size_t)limit : 1);
     work = malloc(work_bytes((uint32_t)width));
     if (!out || !work) {
@@ -100,8 +109,8 @@ static PyObject *encode_with(PyObject *args, const char *name, work_bytes_fn wor
     }
     int64_t size;
     Py_BEGIN_ALLOW_THREADS
-    size = encode(labels.buf, (uint32_t)width, (uint32_t)height, bits, out, (size_t)limit, work,
-                  (size_t)chunk);
+    size = encode(labels.buf, (uint32_t)width, (uint32_t)height, bits, mode, out, (size_t)limit,
+                  work, (size_t)chunk);
     Py_END_ALLOW_THREADS
     if (size == VQ_ERR_FULL) {
         result = Py_NewRef(Py_None);
@@ -170,7 +179,7 @@ PyDoc_STRVAR(entropy_encode_doc,
              "The entropy-coded labels (spec 4.2), or None if they take more than limit bytes.");
 
 static PyObject *entropy_encode(PyObject *self, PyObject *args) {
-    return encode_with(args, "entropy", vq_entropy_work_bytes, entropy1_encode);
+    return encode_with(args, "entropy", vq_entropy_work_bytes, entropy1_encode, 0);
 }
 
 PyDoc_STRVAR(entropy_decode_doc,
@@ -185,13 +194,14 @@ static PyObject *entropy_decode(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(entropy2_encode_doc,
-             "entropy2_encode(labels, width, height, bits, limit, chunk=0) -> bytes | None\n\n"
+             "entropy2_encode(labels, width, height, bits, limit, chunk=0, mode=0)"
+             " -> bytes | None\n\n"
              "The entropy2-coded labels (spec 4.3), or None if they take more than limit bytes.\n"
              "chunk: symbols the encoder records at a time (0: its default); the bytes do not\n"
-             "depend on it.");
+             "depend on it. mode: literals as nibbles (0) or, for bits > 4, residuals (1).");
 
 static PyObject *entropy2_encode(PyObject *self, PyObject *args) {
-    return encode_with(args, "entropy2", vq_entropy2_work_bytes, vq_entropy2_encode_chunked);
+    return encode_with(args, "entropy2", vq_entropy2_work_bytes, vq_entropy2_encode_chunked, 1);
 }
 
 PyDoc_STRVAR(entropy2_decode_doc,

@@ -51,17 +51,18 @@ size_t vq_entropy2_work_bytes(uint32_t width);
  * Besides work it allocates the symbol records of one chunk (at most 2**21 + 3 width
  * records of 4 bytes) and, for images of more than one chunk, a copy of work per chunk. */
 int64_t vq_entropy2_encode(const uint8_t *labels, uint32_t width, uint32_t height, int bits,
-                           uint8_t *out, size_t capacity, void *work);
+                           int residual, uint8_t *out, size_t capacity, void *work);
 
 /* vq_entropy2_encode with about chunk records per chunk (0: the default, 2**21): the same
  * bytes whatever the chunk; small chunks let tests reach the multi-chunk path. */
 int64_t vq_entropy2_encode_chunked(const uint8_t *labels, uint32_t width, uint32_t height,
-                                   int bits, uint8_t *out, size_t capacity, void *work,
-                                   size_t chunk);
+                                   int bits, int residual, uint8_t *out, size_t capacity,
+                                   void *work, size_t chunk);
 
 /* Decode payload[0..size) into width x height labels; returns the bytes consumed (the
  * caller rejects a payload with bytes left over), VQ_ERR_OVERRUN at the first read past
- * the payload's end, VQ_ERR_RUN for a run longer than its span, VQ_ERR_STATE for initial
+ * the payload's end, VQ_ERR_RUN for a run longer than its span, VQ_ERR_LABEL for a
+ * residual literal ranked past the last label, VQ_ERR_STATE for initial
  * or final states a valid payload cannot have. Works in place of nothing but labels and
  * work: labels may be the tail of the caller's pixel buffer (see vq_gather). */
 int64_t vq_entropy2_decode(const uint8_t *payload, size_t size, uint32_t width,

@@ -71,7 +71,10 @@ def decode(payload: bytes, width: int, height: int, bits: int) -> list[int]:
     lit = [Model(lit_symbols, 2) for _ in range(64)]
     lo = [Model(16, 2) for _ in range(4 * 16 * 18)]
     run = [Model(16, 2) for _ in range(9)]
+    res = [Model(2 * bits, 2) for _ in range(9)]
     d = Decoder(payload)
+    mode = d.raw(1) if bits > 4 else 0
+    top = (1 << bits) - 1
     rows: list[list[int]] = []
 
     def at(x: int, y: int) -> int:
@@ -84,9 +87,28 @@ def decode(payload: bytes, width: int, height: int, bits: int) -> list[int]:
             return rows[y][width - 1]
         return rows[y][x]
 
-    def literal(a: int, p: int) -> int:
+    def rank(v: int, p: int) -> int:
+        m = min(p, top - p)
+        if 0 <= v - p <= m:
+            return 2 * (v - p)
+        if 0 < p - v <= m:
+            return 2 * (p - v) - 1
+        return m + abs(v - p)
+
+    def literal(a: int, p: int, k: int, excluded: set[int]) -> int:
         if bits <= 4:
             return d.symbol(lit[a * 16 + p])
+        if mode == 1:
+            b = d.symbol(res[k])
+            z = b
+            if b >= 4:
+                g = 2 + (b - 4) // 2
+                z = (2 + ((b - 4) & 1)) * 2 ** (g - 1) + d.raw(g - 1)
+            for ranked in sorted(rank(e, p) for e in excluded):
+                z += ranked <= z
+            if z > top:
+                raise ValueError("label")
+            return next(v for v in range(top + 1) if rank(v, p) == z)
         hi = d.symbol(lit[a * 16 + (p >> 4)])
         rel = p & 15 if hi == p >> 4 else 16 if hi < p >> 4 else 17
         return hi * 16 + d.symbol(lo[(a * 16 + hi) * 18 + rel])
@@ -117,7 +139,7 @@ def decode(payload: bytes, width: int, height: int, bits: int) -> list[int]:
                     if length >= span:
                         raise ValueError("run")
                 row.extend([w] * length)
-                row.append(literal(0, w))
+                row.append(literal(0, w, 0, {w}))
                 continue
             pattern = (
                 (w == n) | (n == ne) << 1 | (n == nw) << 2 | (w == nw) << 3
@@ -127,7 +149,8 @@ def decode(payload: bytes, width: int, height: int, bits: int) -> list[int]:
             if s < 4:
                 row.append((w, n, ne, nw)[s])
             else:
-                row.append(literal(a, median(w, n, w + n - nw)))
+                k = min(1 + activity.bit_length() - 1, 8)
+                row.append(literal(a, median(w, n, w + n - nw), k, {w, n, ne, nw}))
     if d.states != [1 << 16, 1 << 16]:
         raise ValueError("state")
     if d.pos != len(payload):

@@ -1,8 +1,8 @@
 /* fuzz_entropy2_decode.c: libFuzzer harness of vq_entropy2_decode (label_coding 2, spec §4.3),
  * the C entry point that reads an entropy2 payload. Input layout: harness.h. For every input:
  *
- * - the status is one of the decoder's errors (VQ_ERR_OVERRUN, VQ_ERR_RUN, VQ_ERR_STATE) or a
- *   byte count in 8..size (two 4-byte states at least), nothing else;
+ * - the status is one of the decoder's errors (VQ_ERR_OVERRUN, VQ_ERR_RUN, VQ_ERR_STATE,
+ *   VQ_ERR_LABEL) or a byte count in 8..size (two 4-byte states at least), nothing else;
  * - every decoded label is below 2**bits, and the decode never reads past the payload (the
  *   payload is libFuzzer's own buffer, exactly that long: ASan sees any read past it);
  * - the work is bounded by the payload: a decode that succeeds consumed at least the bytes
@@ -85,14 +85,15 @@ static void check_round_trip(const uint8_t *labels, const input_t *in, const uin
     uint64_t count = in->count;
     size_t capacity = (size_t)used + 16;
     uint8_t *coded = malloc(capacity);
-    int64_t size = vq_entropy2_encode(labels, in->width, in->height, in->bits, coded, capacity,
-                                      work);
+    int mode = entropy2_mode(payload, (size_t)used, in->bits); /* the payload's own */
+    int64_t size = vq_entropy2_encode(labels, in->width, in->height, in->bits, mode, coded,
+                                      capacity, work);
     if (size == VQ_ERR_FULL) { /* re-encoding can be longer than a payload not the encoder's */
         free(coded);
         capacity = entropy2_capacity(count, in->bits);
         coded = malloc(capacity);
-        size = vq_entropy2_encode(labels, in->width, in->height, in->bits, coded, capacity,
-                                  work);
+        size = vq_entropy2_encode(labels, in->width, in->height, in->bits, mode, coded,
+                                  capacity, work);
     }
     CHECK(size >= 8 && (size_t)size <= capacity, "encoder status %lld (budget %zu)",
           (long long)size, capacity);
@@ -115,8 +116,8 @@ static void check_round_trip(const uint8_t *labels, const input_t *in, const uin
 
     /* A budget one byte short is refused, without a write past it (ASan: exactly that long). */
     uint8_t *short_by_one = malloc((size_t)size - 1 ? (size_t)size - 1 : 1);
-    int64_t refused = vq_entropy2_encode(labels, in->width, in->height, in->bits, short_by_one,
-                                         (size_t)size - 1, work);
+    int64_t refused = vq_entropy2_encode(labels, in->width, in->height, in->bits, mode,
+                                         short_by_one, (size_t)size - 1, work);
     CHECK(refused == VQ_ERR_FULL, "a budget of %lld - 1 bytes: status %lld", (long long)size,
           (long long)refused);
     free(short_by_one);

@@ -83,7 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     size_t capacity = in.mode ? vq_packed_size(count, in.bits) : entropy2_capacity(count, in.bits);
     uint8_t *coded = malloc(capacity);
-    int64_t coded_size = vq_entropy2_encode(labels, in.width, in.height, in.bits, coded,
+    /* Both literal modes (bits > 4), chosen by the entry count's parity. */
+    int mode = in.bits > 4 && (in.entries & 1);
+    int64_t coded_size = vq_entropy2_encode(labels, in.width, in.height, in.bits, mode, coded,
                                             capacity, work);
     if (in.mode && coded_size == VQ_ERR_FULL) goto done; /* larger than packed: stored packed */
     CHECK(coded_size >= 8 && (size_t)coded_size <= capacity, "encoder status %lld (budget %zu)",
@@ -118,13 +120,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           (long long)short_status);
 
     /* Budgets: exactly the size gives the same bytes; less is VQ_ERR_FULL, never overflowed. */
-    CHECK(vq_entropy2_encode(labels, in.width, in.height, in.bits, exact, (size_t)coded_size,
-                             work) == coded_size, "a budget of exactly the coded size");
+    CHECK(vq_entropy2_encode(labels, in.width, in.height, in.bits, mode, exact,
+                             (size_t)coded_size, work) == coded_size,
+          "a budget of exactly the coded size");
     CHECK(memcmp(exact, coded, (size_t)coded_size) == 0, "encoder not deterministic");
     /* In chunks of about 256 * entries records (many chunks here, one by default): the same
      * bytes, in the same exact budget. */
     size_t chunk = 256 * (size_t)in.entries;
-    CHECK(vq_entropy2_encode_chunked(labels, in.width, in.height, in.bits, exact,
+    CHECK(vq_entropy2_encode_chunked(labels, in.width, in.height, in.bits, mode, exact,
                                      (size_t)coded_size, work, chunk) == coded_size,
           "in chunks of %zu records: another size", chunk);
     CHECK(memcmp(exact, coded, (size_t)coded_size) == 0, "in chunks of %zu: other bytes", chunk);
@@ -132,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int b = 0; b < 3; b++) {
         uint8_t *small = malloc(budgets[b] ? budgets[b] : 1);
         small[0] = 0x3C; /* the canary of the empty budget */
-        int64_t status = vq_entropy2_encode(labels, in.width, in.height, in.bits, small,
+        int64_t status = vq_entropy2_encode(labels, in.width, in.height, in.bits, mode, small,
                                             budgets[b], work);
         CHECK(status == VQ_ERR_FULL, "a budget of %zu bytes for %lld: status %lld", budgets[b],
               (long long)coded_size, (long long)status);

@@ -115,7 +115,14 @@ static inline size_t entropy2_capacity(uint64_t count, int bits) {
 /* The decoder's errors (vqcore.h): a read past the end, a run past its span, a state no
  * valid payload has. Never VQ_ERR_ARGS: the harnesses pass valid dimensions and bits. */
 static inline int entropy2_decode_error(int64_t status) {
-    return status == VQ_ERR_OVERRUN || status == VQ_ERR_RUN || status == VQ_ERR_STATE;
+    return status == VQ_ERR_OVERRUN || status == VQ_ERR_RUN || status == VQ_ERR_STATE ||
+           status == VQ_ERR_LABEL; /* a residual literal ranked past the last label */
+}
+
+/* The literal mode of an entropy2 payload of that many bits (spec §4.3): symbol 0, one raw
+ * bit, is the top bit of the first state's 15-bit slot; 0 for bits <= 4 (no mode symbol). */
+static inline int entropy2_mode(const uint8_t *payload, size_t size, int bits) {
+    return bits > 4 && size >= 4 ? (payload[2] >> 6) & 1 : 0;
 }
 
 /* A codebook whose entries differ in every channel (37 and 101 are odd), so that a label

@@ -221,10 +221,19 @@ def invalid_entropy_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
 
 
 def entropy2_images() -> dict[str, tuple[np.ndarray, int, str]]:
-    """The entropy images again, coded with entropy2 (§4.3)."""
+    """The entropy images again, coded with entropy2 (§4.3), and a gray image at 6 bits for
+    the residual literals (mode 1)."""
+    y, x = np.mgrid[:24, :32]
+    shaded = (x * 5 + y * 3 + (x * y) % 7 * 3).astype(np.uint8)
     return {
         name + "2": (image, bits, note.replace("entropy coding", "entropy2 coding"))
         for name, (image, bits, note) in entropy_images().items()
+    } | {
+        "gray-32x24-bits6-entropy2": (
+            shaded,
+            6,
+            "entropy2 coding, residual literals: a shaded ramp, 64 of its gray levels",
+        )
     }
 
 

@@ -3,8 +3,13 @@ per pixel, rANS-coded.
 
 Where the four neighbours W, N, NE, NW are one label, a run symbol says how far along the
 flat span of the row above the row stays that label; elsewhere one 5-ary symbol says which
-neighbour the label equals, or that a literal follows (one 16-ary symbol, or a high and a low
-nibble, in contexts of the gradient W + N - NW). Models are 15-bit frequency tables moved
+neighbour the label equals, or that a literal follows: one 16-ary symbol, or (bits > 4) a
+high and a low nibble, in contexts of the median prediction of W, N and W + N - NW, or the
+label's rank by distance from that prediction (the residual mode, bits > 4). The encoder
+takes residuals for gray images, whose codebook is stored in ascending order so that a label
+difference is a gray-level difference, and nibbles for colour, whose lexicographic order
+is no such measure: on the corpus at bits 5-8, residuals made every gray file 3-13%
+smaller and every RGB file 1-8% larger. Models are 15-bit frequency tables moved
 towards each coded symbol; the coder is rANS with two interleaved states and 16-bit words.
 The loops are C (``csrc/entropy2.c``).
 
@@ -26,8 +31,9 @@ from ._status import check_largest, check_status
 def encode(labels: np.ndarray, header: Header) -> bytes | None:
     """The coded labels, or None when they would not be smaller than the packed payload."""
     labels = np.ascontiguousarray(labels, np.uint8)
+    mode = int(header.channels == 1 and header.bits > 4)
     coded = _core.entropy2_encode(
-        labels, header.width, header.height, header.bits, header.packed_bytes - 1
+        labels, header.width, header.height, header.bits, header.packed_bytes - 1, 0, mode
     )
     if coded is None or len(coded) < min_entropy2_payload(header.pixels):
         return None  # cannot happen for a correct coder, but then packed is the safe answer
