@@ -956,7 +956,7 @@ print(json.dumps({"seconds": seconds, "traced": traced, "rss_growth": peak_rss()
 
 def section_memory(args, corpus) -> None:
     heading(
-        "memory: 6000x4000 RGB (the bundled sample upscaled), default (entropy) coding, each "
+        "memory: 6000x4000 RGB (the bundled sample upscaled), default (entropy2) coding, each "
         "step in a fresh process",
         "encode peak <= 4x the image + 50 MB, decode peak <= 2x the image + 50 MB",
     )
@@ -994,7 +994,7 @@ def section_memory(args, corpus) -> None:
 
 def section_scale(args, corpus) -> None:
     heading(
-        "scale: the bundled sample upscaled, RGB, bits 8 and 4, default (entropy) coding",
+        "scale: the bundled sample upscaled, RGB, bits 8 and 4, default (entropy2) coding",
         "linear growth past 1 MP: time per MP at 4, 12 and 24 MP <= 1.5x that at 1 MP "
         "(encode and decode)",
     )
