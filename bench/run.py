@@ -38,6 +38,9 @@ Sections:
   each in a fresh process: tracemalloc peak and the growth of the process's peak RSS.
 - scale: encode and decode time at 0.25, 1, 4, 12 and 24 megapixels (the bundled sample
   upscaled), with time per megapixel.
+- batch: ``vqcodec encode DIR -o OUT/`` on 200 images cut from the corpus (256x256 crops,
+  PNG), ``-j 2`` against ``-j 1``, wall time of the subprocess (issue 12; the Dask rows are
+  not measured: there is no Dask backend yet).
 - gray: encode of every gray image at bits 1..8 against the tutorial's
   KMeans(n_clusters=2**bits, n_init=4).fit(pixels) (centroids rounded to uint8), one fit
   per cell (--kmeans-repeat): the fits take 5-10 minutes, most of a whole run.
@@ -75,8 +78,8 @@ import vqcodec
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus"
-SECTIONS = ("fixed", "colour", "decode", "entropy", "cli", "memory", "scale", "gray")
-NEEDS_CORPUS = {"fixed", "colour", "decode", "entropy", "cli", "gray"}
+SECTIONS = ("fixed", "colour", "decode", "entropy", "cli", "memory", "scale", "batch", "gray")
+NEEDS_CORPUS = {"fixed", "colour", "decode", "entropy", "cli", "batch", "gray"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 PNGQUANT = "/usr/bin/pngquant"
 # The entropy section's external anchors (Debian: zopfli, libjxl-tools), run on the PNG8:
@@ -1026,6 +1029,72 @@ def section_scale(args, corpus) -> None:
 
 
 # --- gray against the tutorial ------------------------------------------------------------
+
+
+BATCH_IMAGES, BATCH_SIDE = 200, 256
+
+
+def batch_inputs(corpus: list[Picture], folder: str) -> int:
+    """BATCH_IMAGES crops of BATCH_SIDE pixels a side, taken in turn from each corpus image at
+    a grid of offsets, written as PNG under folder (half in a subfolder); their bytes."""
+    total = 0
+    for i in range(BATCH_IMAGES):
+        picture = corpus[i % len(corpus)]
+        height, width = picture.image.shape[:2]
+        side = min(BATCH_SIDE, height, width)
+        turn = i // len(corpus)
+        y = (turn * 97) % (height - side + 1)
+        x = (turn * 61) % (width - side + 1)
+        crop = np.ascontiguousarray(picture.image[y : y + side, x : x + side])
+        path = os.path.join(folder, "sub" if i % 2 else "", f"{i:03}-{picture.path.stem}.png")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        Image.fromarray(crop).save(path)
+        total += os.path.getsize(path)
+    return total
+
+
+def section_batch(args, corpus) -> None:
+    heading(
+        f"batch: `vqcodec encode DIR -o OUT/` on {BATCH_IMAGES} images, -j 2 against -j 1",
+        "-j 2 <= 0.6x the time of -j 1 (issue 12); a 2-worker Dask LocalCluster <= 0.7x "
+        "(not measured: no Dask backend yet)",
+    )
+    vq = vqcodec_command()
+    with tempfile.TemporaryDirectory(prefix="vqbench-batch-") as folder:
+        source = os.path.join(folder, "in")
+        size = batch_inputs(corpus, source)
+        print(
+            f"{BATCH_IMAGES} PNG crops of up to {BATCH_SIDE}x{BATCH_SIDE} from the "
+            f"{len(corpus)} corpus images, {size:,} bytes; command: `{' '.join(vq)} encode "
+            f"IN -o OUT/ -q -f -j N` (default bits and coding), wall time, interleaved, "
+            f"medians of {args.repeat}\n"
+        )
+        times: dict[int, list[float]] = {1: [], 2: []}
+        made: dict[int, dict[str, bytes]] = {}
+        for _ in range(args.repeat):
+            for jobs in times:
+                out = os.path.join(folder, f"out{jobs}")
+                began = time.perf_counter()
+                subprocess.run(
+                    [*vq, "encode", source, "-o", out + os.sep, "-q", "-f", "-j", str(jobs)],
+                    check=True,
+                )  # fmt: skip
+                times[jobs].append(time.perf_counter() - began)
+                made[jobs] = {
+                    str(path.relative_to(out)): path.read_bytes()
+                    for path in pathlib.Path(out).rglob("*.vq")
+                }
+        if made[1] != made[2] or len(made[1]) != BATCH_IMAGES:
+            fail("batch: -j 2 and -j 1 wrote different files")
+        print("| jobs | seconds | files/s | ratio to -j 1 |\n|---:|---:|---:|---:|")
+        one = statistics.median(times[1])
+        for jobs, runs in times.items():
+            median = statistics.median(runs)
+            print(f"| {jobs} | {median:.2f} | {BATCH_IMAGES / median:.1f} | {median / one:.2f}x |")
+        print(f"\n(both wrote the same {BATCH_IMAGES} files, byte for byte)")
+    ratios = [two / one for one, two in zip(times[1], times[2], strict=True)]
+    target("batch: -j 2 / -j 1 time <= 0.6x (median)", ratios, 0.6, rule="median")
+    skipped("batch: 2-worker Dask LocalCluster / -j 1 <= 0.7x", "no Dask backend yet")
 
 
 def tutorial_kmeans(pixels: np.ndarray, bits: int, n_init: int) -> np.ndarray:

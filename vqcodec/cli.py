@@ -198,7 +198,10 @@ def make_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     encode.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="input image(s); - reads one from stdin"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="input image(s); - reads one from stdin. " + _BATCH_HELP.format(files="images"),
     )
     _add_outputs(encode, "INPUT's name with .vq for its extension", ".vq")
     encode.add_argument(
@@ -254,13 +257,17 @@ def make_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="print nothing but errors (exit codes tell)"
     )
     _add_max_pixels(encode, "an input image larger than that is refused before it is decoded")
+    _add_batch_options(encode)
     encode.set_defaults(run=_encode)
 
     decode = commands.add_parser(
         "decode", help=".vq -> image (format from OUTPUT's extension)", epilog=_EXIT_HELP
     )
     decode.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="input .vq file(s); - reads one from stdin"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="input .vq file(s); - reads one from stdin. " + _BATCH_HELP.format(files=".vq files"),
     )
     _add_outputs(
         decode,
@@ -282,7 +289,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="0..100, for a lossy output: JPEG (default 90), or WebP, which it makes lossy",
     )
     decode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
+    decode.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing but errors (exit codes tell)"
+    )
     _add_max_pixels(decode, "a larger file is refused from its header")
+    _add_batch_options(decode)
     decode.set_defaults(run=_decode)
 
     info = commands.add_parser("info", help="header fields and section sizes of a .vq file")
@@ -350,6 +361,31 @@ def _add_outputs(command: argparse.ArgumentParser, default: str, suffix: str) ->
     )
 
 
+_BATCH_HELP = (
+    "A folder (walked for {files}; hidden names and symlinked folders skipped) or a quoted "
+    "glob ('photos/**/*.jpg') makes a batch: outputs mirror the tree in --out-dir, -j "
+    "processes, a progress line on a terminal, a manifest DIR/vqcodec-manifest.jsonl (JSON "
+    "lines) and a summary on stderr"
+)
+
+
+def _add_batch_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="worker processes (default, or 0: every core; 1: this process alone); makes a "
+        "batch of the inputs, whatever they are",
+    )
+    command.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with a stopped batch: what its manifest lists as done, whose output is "
+        "still there at its recorded size, is not done again; makes a batch",
+    )
+
+
 def _add_max_pixels(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument(
         "--max-pixels",
@@ -364,6 +400,10 @@ def _add_max_pixels(command: argparse.ArgumentParser, what: str) -> None:
 
 
 def _encode(args: argparse.Namespace) -> int:
+    if args.batch:
+        from . import batch  # process pools and all: only for a batch
+
+        return batch.run(args, ".vq")
     _make_out_dir(args.out_dir)
     written: dict[str, str] = {}
     return _each(args.inputs, lambda source: _encode_one(args, source, written))
@@ -432,14 +472,21 @@ def _choice(args: argparse.Namespace, data: bytes, pixels: np.ndarray, bits: int
 
 
 def _decode(args: argparse.Namespace) -> int:
+    if args.batch:
+        from . import batch  # process pools and all: only for a batch
+
+        return batch.run(args, _decoded_suffix(args))
     _make_out_dir(args.out_dir)
     written: dict[str, str] = {}
     return _each(args.inputs, lambda source: _decode_one(args, source, written))
 
 
+def _decoded_suffix(args: argparse.Namespace) -> str:
+    return ".vq" + (_extension_of(args.format) if args.format else ".png")
+
+
 def _decode_one(args: argparse.Namespace, source: str, written: dict[str, str]) -> None:
-    added = ".vq" + (_extension_of(args.format) if args.format else ".png")
-    output = _output_name(args, source, added)
+    output = _output_name(args, source, _decoded_suffix(args))
     _check_output(output, args.inputs, args.force, written)
     try:
         fmt = args.format or output_format(output)
@@ -631,6 +678,13 @@ def _max_pixels(text: str) -> int:
     return value
 
 
+def _jobs(text: str) -> int:
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 for every core), not {value}")
+    return value
+
+
 def _positive(text: str) -> int:
     value = _whole_number(text)
     if value < 1:
@@ -701,7 +755,24 @@ def _settle_names(args: argparse.Namespace) -> str | None:
     to_stdout = args.output == STDIO or (args.output is None and STDIO in inputs)
     if args.command == "decode" and to_stdout and args.format is None:
         return "writing to stdout needs --format NAME (png, webp, jpeg, ...)"
-    return None
+    return _settle_batch(args)
+
+
+def _settle_batch(args: argparse.Namespace) -> str | None:
+    """Whether the inputs make a batch (``args.batch``): a folder or glob among them, or -j
+    or --resume; then what is wrong, as for _settle_names."""
+    args.batch = args.jobs is not None or args.resume
+    if not args.batch:
+        for path in args.inputs:
+            magic = any(character in path for character in "*?[")
+            if os.path.isdir(path) or (magic and not os.path.lexists(path)):
+                args.batch = True
+                break
+    if not args.batch:
+        return None
+    from . import batch
+
+    return batch.usage_problem(args)
 
 
 def _output_name(args: argparse.Namespace, source: str, added: str) -> str:

@@ -1,0 +1,209 @@
+"""Batches (issue 12): `vqcodec encode DIR... -o OUTDIR/` mirrors the tree, -j processes, a
+manifest with one true line per input, a bad file reported while the rest go on, --resume,
+and a batch killed at any moment and resumed ending as an uninterrupted one."""
+
+import json
+import os
+import pathlib
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vqcodec import batch
+from vqcodec.cli import main
+
+MANIFEST = batch.MANIFEST_NAME
+
+
+def make_tree(root, count=6, side=40):
+    """count small photos-like PNGs and JPEGs in root/ and root/sub/, a hidden file, a file
+    that is no image and a text file Pillow does not open by extension."""
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[:side, :side]
+    for i in range(count):
+        folder = root / ("sub" if i % 2 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        image = np.stack([(x * (i + 2) + y * 3) % 256, (y * 5 + i * 40) % 256, x ^ y], -1)
+        image = (image + rng.integers(0, 12, image.shape)).clip(0, 255).astype(np.uint8)
+        name = f"p{i}.png" if i % 3 else f"p{i}.jpg"
+        Image.fromarray(image).save(folder / name, quality=95)
+    Image.fromarray(image).save(root / ".hidden.png")  # an image, but hidden
+    (root / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+def records(out):
+    lines = (out / MANIFEST).read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def without_seconds(rows):
+    return [{key: value for key, value in row.items() if key != "seconds"} for row in rows]
+
+
+def outputs(out):
+    return {
+        str(path.relative_to(out)): path.read_bytes()
+        for path in sorted(out.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+
+
+def run_cli(*args, cwd):
+    """The CLI in a process of its own (-j N forks workers; signals need a process)."""
+    return subprocess.run(
+        [sys.executable, "-m", "vqcodec", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_a_folder_mirrors_into_the_output_folder(tmp_path, capsys):
+    """Each image becomes OUT/<its path under the folder>.vq; the hidden file, the text file
+    and nothing else are left out; the broken image is one error line and exit 1, the rest
+    written; the manifest has one sorted record per input and a summary line follows."""
+    src = make_tree(tmp_path / "src")
+    out = tmp_path / "out"
+    assert main(["encode", str(src), "-o", f"{out}/", "--bits", "3", "-j", "1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"vqcodec: error: {src / 'sub' / 'broken.png'}: cannot read image: not an " \
+        "image format Pillow reads"  # fmt: skip
+    assert err[1].startswith("vqcodec: 7 files: 6 done, 0 skipped, 1 failed; ")
+    assert sorted(outputs(out)) == [
+        "p0.vq", "p2.vq", "p4.vq", "sub/p1.vq", "sub/p3.vq", "sub/p5.vq"
+    ]  # fmt: skip
+    rows = records(out)
+    assert [row["input"] for row in rows] == sorted(row["input"] for row in rows)
+    assert len(rows) == 7 and [row["status"] for row in rows].count("ok") == 6
+    for row in rows:
+        assert list(row) == list(batch.FIELDS)
+        if row["status"] == "ok":
+            data = pathlib.Path(row["output"]).read_bytes()
+            assert row["bytes_out"] == len(data) and row["bits"] == 3
+            assert row["coding"] == "entropy2" and row["psnr"] > 15
+            assert row["bytes_in"] == os.path.getsize(row["input"]) and row["error"] is None
+        else:
+            assert row["error"].startswith(row["input"]) and row["bytes_out"] is None
+
+
+def comparable(out):
+    """The manifest of the batch that wrote out/, outputs named under out/, no seconds."""
+    rows = [{**row, "output": row["output"].split("/", 1)[1]} for row in records(out)]
+    return without_seconds(rows)
+
+
+def test_processes_make_the_same_bytes_and_manifest(tmp_path):
+    """-j 2 (worker processes) and -j 1 (this process): the same outputs, byte for byte, and
+    the same manifest but for the seconds."""
+    make_tree(tmp_path / "src", count=8)
+    one = run_cli("encode", "src", "-o", "one/", "-j", "1", "-q", cwd=tmp_path)
+    two = run_cli("encode", "src", "-o", "two/", "-j", "2", "-q", cwd=tmp_path)
+    assert one.returncode == two.returncode == 1, (one.stderr, two.stderr)
+    assert one.stderr.count("error") == two.stderr.count("error") == 1
+    assert outputs(tmp_path / "one") == outputs(tmp_path / "two")
+    assert comparable(tmp_path / "one") == comparable(tmp_path / "two")
+
+
+def test_a_quoted_glob_and_decode_batches(tmp_path, capsys):
+    """'src/**/*.png' is expanded by vqcodec (PNGs only, at any depth); decoding that output
+    folder makes NAME.vq.png files beside a manifest of its own."""
+    make_tree(tmp_path / "src")
+    os.chdir(tmp_path)
+    assert main(["encode", "src/**/*.png", "--out-dir", "vq", "-q", "-j", "1"]) == 1
+    assert sorted(outputs(tmp_path / "vq")) == ["p2.vq", "p4.vq", "sub/p1.vq", "sub/p5.vq"]
+    assert main(["decode", "vq", "--out-dir", "png", "-q", "-j", "1"]) == 0
+    assert sorted(outputs(tmp_path / "png")) == [
+        "p2.vq.png", "p4.vq.png", "sub/p1.vq.png", "sub/p5.vq.png"
+    ]  # fmt: skip
+    assert {row["status"] for row in records(tmp_path / "png")} == {"ok"}
+    capsys.readouterr()
+
+
+def test_usage_errors(tmp_path, capsys):
+    """A batch needs an output folder and files (not stdin); an existing manifest is kept
+    unless --resume goes on or --force starts afresh."""
+    src = make_tree(tmp_path / "src", count=2)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["encode", str(src)])
+    assert exit_info.value.code == 2
+    assert "writes into a folder: give --out-dir DIR or -o DIR/" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["encode", "-", "-j", "2", "-o", f"{tmp_path}/x/"])
+    assert exit_info.value.code == 2
+    out = tmp_path / "out"
+    assert main(["encode", str(src), "-o", f"{out}/", "-q"]) == 1
+    assert main(["encode", str(src), "-o", f"{out}/", "-q"]) == 1
+    assert "earlier batch's manifest" in capsys.readouterr().err
+    assert main(["encode", str(src), "-o", f"{out}/", "-q", "--force"]) == 1
+
+
+def test_resume_skips_what_is_done_and_redoes_the_rest(tmp_path, capsys):
+    """--resume: done files are not done again (their records kept, seconds and all); an
+    output removed, and an error whose cause is gone, are done again; an output changed
+    since is someone's file: refused without --force, replaced with it."""
+    src = make_tree(tmp_path / "src")
+    out = tmp_path / "out"
+    main(["encode", str(src), "-o", f"{out}/", "-q", "-j", "1"])
+    first = {row["input"]: row for row in records(out)}
+    (out / "p0.vq").unlink()
+    (out / "sub" / "p1.vq").write_bytes(b"changed")
+    (src / "sub" / "broken.png").unlink()
+    capsys.readouterr()
+    assert main(["encode", str(src), "-o", f"{out}/", "--resume", "-j", "1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"vqcodec: error: {out / 'sub' / 'p1.vq'}: exists; use --force to overwrite"
+    assert "4 of them by an earlier run (--resume)" in err[1]
+    assert (out / "sub" / "p1.vq").read_bytes() == b"changed"
+    again = {row["input"]: row for row in records(out)}
+    assert again[str(src / "p0.jpg")] | {"seconds": 0} == first[str(src / "p0.jpg")] | {
+        "seconds": 0
+    }
+    for name in (src / "p2.png", src / "p4.png", src / "sub" / "p3.jpg", src / "sub" / "p5.png"):
+        assert again[str(name)] == first[str(name)]  # not done again: the very same record
+    assert str(src / "sub" / "broken.png") in again  # the record of an input gone is kept
+    assert main(["encode", str(src), "-o", f"{out}/", "--resume", "--force", "-q"]) == 0
+    assert outputs(out)["sub/p1.vq"] != b"changed"
+    assert {
+        row["status"] for name, row in records_by_input(out).items() if "broken" not in name
+    } == {"ok"}
+
+
+def records_by_input(out):
+    return {row["input"]: row for row in records(out)}
+
+
+def test_a_killed_batch_resumed_ends_as_an_uninterrupted_one(tmp_path):
+    """Law (issue 12): whatever moments a batch is killed at (SIGKILL, so nothing of its own
+    runs), resuming until it finishes gives the same outputs, byte for byte, and the same
+    manifest but for the seconds, as a run never stopped; no temp file is left. Five
+    batches, each killed three times at random moments within the length of a whole run,
+    then resumed to the end."""
+    make_tree(tmp_path / "src", count=10, side=120)
+    command = [sys.executable, "-m", "vqcodec", "encode", "src", "-j", "2", "-q"]
+    started = time.monotonic()
+    whole = subprocess.run([*command, "-o", "whole/"], cwd=tmp_path, capture_output=True)
+    span = time.monotonic() - started
+    assert whole.returncode == 1  # the broken image
+    expected = comparable(tmp_path / "whole")
+    rng = random.Random(12)
+    for attempt in range(5):
+        out = f"killed{attempt}/"
+        for _ in range(3):
+            process = subprocess.Popen(
+                [*command, "-o", out, "--resume"],
+                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(rng.uniform(0, span))
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            time.sleep(0.05)  # its workers see it go and end
+        assert subprocess.run([*command, "-o", out, "--resume"], cwd=tmp_path).returncode == 1
+        assert comparable(tmp_path / out) == expected, attempt
+        assert outputs(tmp_path / out) == outputs(tmp_path / "whole"), attempt
+        leftovers = [path for path in (tmp_path / out).rglob("*") if ".tmp" in path.name]
+        assert not leftovers, attempt
