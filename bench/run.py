@@ -38,9 +38,9 @@ Sections:
   each in a fresh process: tracemalloc peak and the growth of the process's peak RSS.
 - scale: encode and decode time at 0.25, 1, 4, 12 and 24 megapixels (the bundled sample
   upscaled), with time per megapixel.
-- batch: ``vqcodec encode DIR -o OUT/`` on 200 images cut from the corpus (256x256 crops,
-  PNG), ``-j 2`` against ``-j 1``, wall time of the subprocess (issue 12; the Dask rows are
-  not measured: there is no Dask backend yet).
+- batch: ``vqcodec encode DIR -o OUT/`` on 200 images made from the corpus's (turned,
+  mirrored, cropped; PNG), ``-j 2`` against ``-j 1``, wall time of the subprocess (issue
+  12; the Dask rows are not measured: there is no Dask backend yet).
 - gray: encode of every gray image at bits 1..8 against the tutorial's
   KMeans(n_clusters=2**bits, n_init=4).fit(pixels) (centroids rounded to uint8), one fit
   per cell (--kmeans-repeat): the fits take 5-10 minutes, most of a whole run.
@@ -1031,24 +1031,23 @@ def section_scale(args, corpus) -> None:
 # --- gray against the tutorial ------------------------------------------------------------
 
 
-BATCH_IMAGES, BATCH_SIDE = 200, 256
+BATCH_IMAGES = 200
 
 
 def batch_inputs(corpus: list[Picture], folder: str) -> int:
-    """BATCH_IMAGES crops of BATCH_SIDE pixels a side, taken in turn from each corpus image at
-    a grid of offsets, written as PNG under folder (half in a subfolder); their bytes."""
+    """BATCH_IMAGES images made from the corpus's, whole (median 512x512): each image in
+    turn, turned and mirrored in its 8 ways, then with a margin of 8 pixels cut off, written
+    as PNG under folder (half in a subfolder); their bytes."""
     total = 0
     for i in range(BATCH_IMAGES):
         picture = corpus[i % len(corpus)]
-        height, width = picture.image.shape[:2]
-        side = min(BATCH_SIDE, height, width)
         turn = i // len(corpus)
-        y = (turn * 97) % (height - side + 1)
-        x = (turn * 61) % (width - side + 1)
-        crop = np.ascontiguousarray(picture.image[y : y + side, x : x + side])
+        image = np.rot90(picture.image, turn % 4)
+        image = image[:, ::-1] if turn % 8 >= 4 else image
+        image = image[8:, 8:] if turn >= 8 else image
         path = os.path.join(folder, "sub" if i % 2 else "", f"{i:03}-{picture.path.stem}.png")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        Image.fromarray(crop).save(path)
+        Image.fromarray(np.ascontiguousarray(image)).save(path)
         total += os.path.getsize(path)
     return total
 
@@ -1064,8 +1063,8 @@ def section_batch(args, corpus) -> None:
         source = os.path.join(folder, "in")
         size = batch_inputs(corpus, source)
         print(
-            f"{BATCH_IMAGES} PNG crops of up to {BATCH_SIDE}x{BATCH_SIDE} from the "
-            f"{len(corpus)} corpus images, {size:,} bytes; command: `{' '.join(vq)} encode "
+            f"{BATCH_IMAGES} PNGs made from the {len(corpus)} corpus images (turned, "
+            f"mirrored, cropped by 8 pixels), {size:,} bytes; command: `{' '.join(vq)} encode "
             f"IN -o OUT/ -q -f -j N` (default bits and coding), wall time, interleaved, "
             f"medians of {args.repeat}\n"
         )
