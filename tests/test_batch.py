@@ -2,6 +2,7 @@
 manifest with one true line per input, a bad file reported while the rest go on, --resume,
 and a batch killed at any moment and resumed ending as an uninterrupted one."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -207,3 +208,48 @@ def test_a_killed_batch_resumed_ends_as_an_uninterrupted_one(tmp_path):
         assert outputs(tmp_path / out) == outputs(tmp_path / "whole"), attempt
         leftovers = [path for path in (tmp_path / out).rglob("*") if ".tmp" in path.name]
         assert not leftovers, attempt
+
+
+def test_a_dask_cluster_losing_a_worker_writes_each_file_once(tmp_path):
+    """--scheduler ADDRESS on a real LocalCluster of two worker processes on loopback, one
+    of them killed (SIGKILL) once the batch is under way: the batch ends with every file
+    written exactly once (each output's inode, first seen while the batch runs, is the one
+    at the end: a rewrite would be a new file), the same bytes and manifest as -j 1, and no
+    temp file left."""
+    from distributed import Client, LocalCluster
+
+    make_tree(tmp_path / "src", count=24, side=160)
+    local = run_cli("encode", "src", "-o", "local/", "-j", "1", "-q", cwd=tmp_path)
+    assert local.returncode == 1
+    out = tmp_path / "dask"
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        pids = client.run(os.getpid)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vqcodec", "encode", "src", "-o", "dask/", "-q",
+             "--scheduler", cluster.scheduler_address],
+            cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        inodes, killed = {}, False
+        while process.poll() is None:
+            for path in out.rglob("*.vq"):
+                with contextlib.suppress(FileNotFoundError):
+                    inodes.setdefault(path, path.stat().st_ino)
+            if not killed and len(inodes) >= 3:
+                os.kill(next(iter(pids.values())), signal.SIGKILL)
+                killed = True
+            time.sleep(0.01)
+        stderr = process.stderr.read()
+    assert killed, ("the batch ended before a worker could be killed", stderr)
+    assert process.returncode == 1, stderr  # the broken image only
+    assert stderr.count("vqcodec: error:") == 1 and "broken.png" in stderr
+    assert outputs(out) == outputs(tmp_path / "local")
+    assert comparable(out) == comparable(tmp_path / "local")
+    for path, inode in inodes.items():
+        assert path.stat().st_ino == inode, f"{path} was written twice"
+    assert not [path for path in out.rglob("*") if ".tmp" in path.name]

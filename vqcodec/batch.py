@@ -169,7 +169,9 @@ def run(args: argparse.Namespace, added: str) -> int:
     settings = Settings(
         command=args.command,
         force=args.force,
-        adopt=args.resume,
+        # On a cluster a job may run twice (a worker lost after it wrote its output and
+        # before it reported): the second run finds the exact bytes and keeps them.
+        adopt=args.resume or args.scheduler is not None,
         max_pixels=args.max_pixels,
         encode_options=(
             {
@@ -192,7 +194,7 @@ def run(args: argparse.Namespace, added: str) -> int:
         args.inputs, args.out_dir, added if args.suffix is None else args.suffix, extensions
     )
     return run_batch(plan, settings, args.out_dir, jobs=args.jobs, resume=args.resume,
-                     quiet=args.quiet)  # fmt: skip
+                     quiet=args.quiet, scheduler=args.scheduler)  # fmt: skip
 
 
 def default_jobs() -> int:
@@ -336,10 +338,12 @@ def run_batch(
     quiet: bool = False,
     stream: TextIO | None = None,
     work: Work | None = None,
+    scheduler: str | None = None,
 ) -> int:
-    """Do ``plan``'s jobs with ``jobs`` processes (None or 0: ``default_jobs()``), recording
-    each in the manifest, reporting errors, progress and a summary on ``stream`` (stderr).
-    Returns the exit status: the most serious outcome's, as cli._each has it."""
+    """Do ``plan``'s jobs with ``jobs`` processes (None or 0: ``default_jobs()``), or on the
+    Dask cluster whose scheduler is at ``scheduler``, recording each in the manifest,
+    reporting errors, progress and a summary on ``stream`` (stderr). Returns the exit
+    status: the most serious outcome's, as cli._each has it."""
     stream = sys.stderr if stream is None else stream
     work = _work if work is None else work
     workers = jobs or default_jobs()
@@ -376,7 +380,9 @@ def run_batch(
         try:
             for record in plan.refused:
                 finish((record, cli.EXIT_ERROR, None))
-            if workers <= 1 or len(todo) <= 1:
+            if scheduler is not None:
+                _run_on_dask(todo, settings, scheduler, work, finish, progress.draw)
+            elif workers <= 1 or len(todo) <= 1:
                 for job in todo:
                     finish(work(job, settings))
             else:
@@ -457,6 +463,63 @@ def _run_in_pool(
             else:
                 suspects.add(index)
                 queue.appendleft((index, job))
+
+
+def _run_on_dask(
+    jobs: list[Job],
+    settings: Settings,
+    address: str,
+    work: Work,
+    finish: Callable[[Outcome], None],
+    tick: Callable[[], None],
+) -> None:
+    """``jobs`` on a Dask distributed cluster, ``finish`` called here as each ends, so the
+    manifest, progress and errors are this process's as with -j.
+
+    Inputs and outputs are paths every worker must see (a shared file system). A worker
+    lost mid-batch is the scheduler's to handle: it runs that worker's jobs again elsewhere
+    (``distributed.scheduler.allowed-failures`` times), and a job whose output was already
+    complete finds its exact bytes and keeps them (``Settings.adopt``), so each output is
+    written once. A job that kills every worker it runs on is recorded as an error.
+    """
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise cli.UserError(
+            address, "--scheduler needs Dask: pip install 'vqcodec[dask]'"
+        ) from None
+    try:
+        client = Client(address, timeout=30)
+    except OSError as error:
+        raise cli.UserError(address, f"no Dask scheduler there ({error})") from None
+    with client:
+        # Workers have their own working folder: they get absolute paths, and the records
+        # are given back the paths as this run named them.
+        futures = {}
+        for index, job in enumerate(jobs):
+            there = Job(os.path.abspath(job.input), os.path.abspath(job.output))
+            key = f"vqcodec-{index}-{there.output}"
+            futures[client.submit(work, there, settings, key=key)] = (job, there)
+        try:
+            for future in as_completed(futures):
+                job, there = futures[future]
+                try:
+                    record, status, trace = future.result()
+                except Exception as error:  # the job killed its workers (KilledWorker)
+                    record, status, trace = _died(there)
+                    record["error"] += f" ({type(error).__name__})"
+                record.update(input=job.input, output=job.output)
+                if record["error"]:
+                    record["error"] = (
+                        record["error"]
+                        .replace(there.output, job.output)
+                        .replace(there.input, job.input)
+                    )
+                finish((record, status, trace))
+                tick()
+        except BaseException:
+            client.cancel(list(futures))
+            raise
 
 
 def _executor(workers: int) -> Any:

@@ -379,6 +379,13 @@ def _add_batch_options(command: argparse.ArgumentParser) -> None:
         "batch of the inputs, whatever they are",
     )
     command.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the batch on the Dask cluster whose scheduler is at ADDRESS "
+        "(tcp://host:8786; pip install 'vqcodec[dask]'), with the same manifest and progress; "
+        "every worker must see the inputs and the output folder; makes a batch",
+    )
+    command.add_argument(
         "--resume",
         action="store_true",
         help="go on with a stopped batch: what its manifest lists as done, whose output is "
@@ -761,7 +768,7 @@ def _settle_names(args: argparse.Namespace) -> str | None:
 def _settle_batch(args: argparse.Namespace) -> str | None:
     """Whether the inputs make a batch (``args.batch``): a folder or glob among them, or -j
     or --resume; then what is wrong, as for _settle_names."""
-    args.batch = args.jobs is not None or args.resume
+    args.batch = args.jobs is not None or args.resume or args.scheduler is not None
     if not args.batch:
         for path in args.inputs:
             magic = any(character in path for character in "*?[")
