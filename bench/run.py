@@ -1065,8 +1065,8 @@ def section_batch(args, corpus) -> None:
         print(
             f"{BATCH_IMAGES} PNGs made from the {len(corpus)} corpus images (turned, "
             f"mirrored, cropped by 8 pixels), {size:,} bytes; command: `{' '.join(vq)} encode "
-            f"IN -o OUT/ -q -f -j N` (default bits and coding), wall time, interleaved, "
-            f"medians of {args.repeat}\n"
+            f"IN -o OUT/ -q -f -j N` or `--scheduler ADDRESS` (default bits and coding), wall "
+            f"time; -j 1 and -j 2 interleaved, then the Dask runs; medians of {args.repeat}\n"
         )
         runs = {"-j 1": ["-j", "1"], "-j 2": ["-j", "2"]}
         times: dict[str, list[float]] = {name: [] for name in runs}
