@@ -270,9 +270,11 @@ static inline size_t model_literal(models_t *m, uint32_t *rec, size_t nrec, int 
 
 /* Runs the model over rows y.. and appends each symbol's record to rec. Stops after row
  * `end` - 1, or at the first row end where nrec has reached `chunk`; returns the next row.
- * At most 3 symbols per pixel (a literal after a candidate or run symbol is at most two),
- * and the mode symbol before the first, so a chunk holds fewer than chunk + 3 width + 1
- * records. */
+ * A label takes at most 3 records (a candidate symbol and a two-symbol literal), and so does
+ * a run with the literal after it, per label: with raw bits (a run of 2 or more) that is 4
+ * records for 3 labels or more, without, 3 for 1 or more. So a row takes at most 3 width
+ * records, and row 0 one more, the mode symbol: a chunk holds fewer than chunk + 3 width
+ * + 1 records. */
 static uint32_t model_rows(models_t *m, uint8_t *rows, const uint8_t *labels, uint32_t width,
                            uint32_t y, uint32_t end, int bits, uint32_t *rec, size_t *count,
                            size_t chunk) {

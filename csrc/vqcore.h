@@ -48,7 +48,7 @@ size_t vq_entropy2_work_bytes(uint32_t width);
 
 /* Code the width x height labels (row-major, each < 2**bits) into out[0..capacity).
  * Returns the number of bytes written, VQ_ERR_FULL when they do not fit, or VQ_ERR_NOMEM.
- * Besides work it allocates the symbol records of one chunk (at most 2**21 + 3 width
+ * Besides work it allocates the symbol records of one chunk (about 2**21 + 3 width + 1
  * records of 4 bytes) and, for images of more than one chunk, a copy of work per chunk. */
 int64_t vq_entropy2_encode(const uint8_t *labels, uint32_t width, uint32_t height, int bits,
                            int residual, uint8_t *out, size_t capacity, void *work);

@@ -110,11 +110,11 @@ def test_processes_make_the_same_bytes_and_manifest(tmp_path):
     assert comparable(tmp_path / "one") == comparable(tmp_path / "two")
 
 
-def test_a_quoted_glob_and_decode_batches(tmp_path, capsys):
+def test_a_quoted_glob_and_decode_batches(tmp_path, capsys, monkeypatch):
     """'src/**/*.png' is expanded by vqcodec (PNGs only, at any depth); decoding that output
     folder makes NAME.vq.png files beside a manifest of its own."""
     make_tree(tmp_path / "src")
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert main(["encode", "src/**/*.png", "--out-dir", "vq", "-q", "-j", "1"]) == 1
     assert sorted(outputs(tmp_path / "vq")) == ["p2.vq", "p4.vq", "sub/p1.vq", "sub/p5.vq"]
     assert main(["decode", "vq", "--out-dir", "png", "-q", "-j", "1"]) == 0
@@ -204,15 +204,26 @@ def test_a_killed_batch_resumed_ends_as_an_uninterrupted_one(tmp_path):
             process.wait()
             time.sleep(0.05)  # its workers see it go and end
         assert subprocess.run([*command, "-o", out, "--resume"], cwd=tmp_path).returncode == 1
-        assert comparable(tmp_path / out) == expected, attempt
-        assert outputs(tmp_path / out) == outputs(tmp_path / "whole"), attempt
-        leftovers = [path for path in (tmp_path / out).rglob("*") if ".tmp" in path.name]
-        assert not leftovers, attempt
+        got = comparable(tmp_path / out)
+        assert got == expected, (attempt, [row for row in got if row not in expected])
+        made, whole = outputs(tmp_path / out), outputs(tmp_path / "whole")
+        assert made == whole, (attempt, sorted(set(made) ^ set(whole)))
+        leftovers = [path.name for path in (tmp_path / out).rglob("*") if ".tmp" in path.name]
+        assert not leftovers, (attempt, leftovers)
+
+
+def _jobs_processed_twice(dask_scheduler):
+    counts = {}
+    for key, _start, finish, *_ in dask_scheduler.transition_log:
+        if finish == "processing":
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(str(key) for key, count in counts.items() if count > 1)
 
 
 def test_a_dask_cluster_losing_a_worker_writes_each_file_once(tmp_path):
     """--scheduler ADDRESS on a real LocalCluster of two worker processes on loopback, one
-    of them killed (SIGKILL) once the batch is under way: the batch ends with every file
+    of them killed (SIGKILL) once the batch is under way, so that the scheduler runs its
+    job again elsewhere (checked in its transition log): the batch ends with every file
     written exactly once (each output's inode, first seen while the batch runs, is the one
     at the end: a rewrite would be a new file), the same bytes and manifest as -j 1, and no
     temp file left."""
@@ -245,7 +256,10 @@ def test_a_dask_cluster_losing_a_worker_writes_each_file_once(tmp_path):
                 killed = True
             time.sleep(0.01)
         stderr = process.stderr.read()
+        # Jobs the scheduler sent to a worker more than once: the killed worker's.
+        rerun = client.run_on_scheduler(_jobs_processed_twice)
     assert killed, ("the batch ended before a worker could be killed", stderr)
+    assert rerun, "the killed worker held no job: nothing was run again"
     assert process.returncode == 1, stderr  # the broken image only
     assert stderr.count("vqcodec: error:") == 1 and "broken.png" in stderr
     assert outputs(out) == outputs(tmp_path / "local")
@@ -253,3 +267,73 @@ def test_a_dask_cluster_losing_a_worker_writes_each_file_once(tmp_path):
     for path, inode in inodes.items():
         assert path.stat().st_ino == inode, f"{path} was written twice"
     assert not [path for path in out.rglob("*") if ".tmp" in path.name]
+
+
+def killing_work(job, settings):
+    """batch._work, but the worker dies (SIGKILL) right after it wrote p2's output, once (a
+    marker file beside it says it did): the pool breaks with that output complete and
+    unrecorded."""
+    outcome = batch._work(job, settings)
+    marker = job.output + ".died"
+    if job.output.endswith("p2.vq") and not os.path.exists(marker):
+        open(marker, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return outcome
+
+
+def test_a_job_run_again_after_its_worker_died_keeps_its_complete_output(
+    tmp_path, monkeypatch, capsys
+):
+    """A worker dies after writing its output but before reporting it: the pool is rebuilt,
+    the job runs again, finds its own bytes already there and keeps them (no 'exists'
+    error), and the batch ends as one that never broke."""
+    src = make_tree(tmp_path / "src")
+    (src / "sub" / "broken.png").unlink()
+    monkeypatch.chdir(tmp_path)
+    settings = batch.Settings(command="encode", encode_options={"bits": 3})
+    (tmp_path / "out").mkdir()
+    plan = batch.make_plan(["src"], "out", ".vq", batch.image_extensions())
+    status = batch.run_batch(plan, settings, "out", jobs=2, quiet=True, work=killing_work)
+    assert (tmp_path / "out" / "p2.vq.died").exists()  # the worker did die
+    assert status == 0, capsys.readouterr().err
+    assert {row["status"] for row in records(tmp_path / "out")} == {"ok"}
+    assert main(["encode", "src", "-o", "again/", "-q", "-j", "1", "--bits", "3"]) == 0
+    made = {name: data for name, data in outputs(tmp_path / "out").items() if name[-3:] == ".vq"}
+    assert made == outputs(tmp_path / "again")
+
+
+def test_a_glob_skips_the_output_folder(tmp_path, capsys, monkeypatch):
+    """Outputs of an earlier batch inside the tree a glob spans are not inputs again."""
+    src = make_tree(tmp_path / "src", count=2)
+    monkeypatch.chdir(tmp_path)
+    assert main(["decode", "src", "-o", "src/out/", "-q", "-j", "1"]) == 0  # no .vq: nothing
+    assert main(["encode", "src/*.jpg", "-o", "src/out/", "-q", "-j", "1", "-f"]) == 0
+    assert main(["decode", "src/out", "-o", "src/out/", "-q", "-j", "1", "-f"]) == 0
+    assert sorted(outputs(src / "out")) == ["p0.vq", "p0.vq.png"]
+    assert main(["encode", "src/**/*.png", "-o", "src/out/", "-q", "-j", "1", "-f"]) == 1
+    made = sorted(outputs(src / "out"))
+    assert made == ["p0.vq", "p0.vq.png", "sub/p1.vq"], made  # not out/p0.vq.vq
+    capsys.readouterr()
+
+
+def test_a_wrong_scheduler_leaves_no_manifest(tmp_path, monkeypatch, capsys):
+    """--scheduler with nothing listening: one error line, exit 1, and no manifest left to
+    refuse the next run."""
+    make_tree(tmp_path / "src", count=2)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(batch, "DASK_CONNECT_SECONDS", 1)
+    assert main(["encode", "src", "-o", "out/", "--scheduler", "tcp://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("vqcodec: error: tcp://127.0.0.1:9: no Dask")
+    assert not (tmp_path / "out" / MANIFEST).exists()
+
+
+def test_resume_refuses_a_file_that_is_no_manifest(tmp_path, capsys):
+    """A vqcodec-manifest.jsonl that is not one is neither read nor cut."""
+    src = make_tree(tmp_path / "src", count=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).write_text("hello")
+    assert main(["encode", str(src), "-o", f"{out}/", "--resume", "-q"]) == 1
+    assert "is not a vqcodec manifest" in capsys.readouterr().err
+    assert (out / MANIFEST).read_text() == "hello"

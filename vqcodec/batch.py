@@ -17,8 +17,11 @@ in a fixed order: the arguments as given, each folder walked depth first with na
   ``'photos/**/*.png'``, becomes ``OUTDIR/2023/a.vq``; a file named alone becomes
   ``OUTDIR/a.vq``, as without a batch. Subfolders are made as outputs need them.
 - Two inputs making one output (``a.jpg`` and ``a.png`` in one folder): the first in that
-  order is done and the other reported. A file named twice (a folder and a file in it) is
-  done once. An output that would be an input of the run, or the manifest, is refused.
+  order is done and the other reported. A file reached twice for one output (a folder
+  named twice) is done once; a file named alone and inside a named folder makes two
+  outputs (``OUTDIR/a.vq`` and ``OUTDIR/sub/a.vq``). A glob's matches inside the output
+  folder are skipped, as a walk skips it. An output that would be an input of the run, or
+  the manifest, is refused.
 
 **Run** (``run_batch``): ``-j N`` worker processes (default: every core the process may
 use; ``-j 1`` works in this process). Workers start from a forkserver, not by forking
@@ -113,6 +116,7 @@ _STOP_SIGNALS = tuple(
 # Jobs handed to the pool beyond one per worker keep every worker busy between results;
 # more would only be more to redo when a worker dies (see _run_in_pool).
 _QUEUED_PER_WORKER = 2
+DASK_CONNECT_SECONDS = 10  # how long --scheduler waits for its scheduler
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,15 +283,19 @@ def _expand(
             problems.append(f"{argument}: no file matches this pattern")
         for match in matches:
             relative = os.path.relpath(match, base or os.curdir)
+            if _inside(os.path.realpath(match), real_out):
+                continue  # this batch's outputs (or an earlier one's), as a walk skips them
             if os.path.isdir(match):
-                if os.path.realpath(match) == real_out:
-                    continue
                 for path, inner in _walk(match, relative, extensions, real_out, problems):
                     yield path, inner, os.path.join(real, inner)
             elif _wanted(match, extensions) and os.path.isfile(match):
                 yield match, relative, os.path.join(real, relative)
     else:  # a file named alone goes to OUTDIR/NAME (a missing one is reported by its job)
         yield argument, os.path.basename(argument), os.path.realpath(argument)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _wanted(name: str, extensions: set[str]) -> bool:
@@ -363,8 +371,16 @@ def run_batch(
         else:
             todo.append(job)
     progress = Progress(stream, tally, enabled=not quiet and _is_terminal(stream))
+    # A batch killed outright while it rewrote the manifest left that write's temp file.
+    for stale in glob.glob(os.path.join(glob.escape(out_dir), f".{MANIFEST_NAME}.*.tmp")):
+        with contextlib.suppress(OSError):
+            os.unlink(stale)
+    # Connected before the manifest is opened: a wrong address leaves nothing behind.
+    client = _dask_client(scheduler) if scheduler is not None and todo else None
 
-    with Journal(manifest, fresh=not resume) as journal:
+    with contextlib.ExitStack() as stack, Journal(manifest, fresh=not resume) as journal:
+        if client is not None:
+            stack.enter_context(client)
 
         def finish(outcome: Outcome) -> None:
             record, status, trace = outcome
@@ -380,8 +396,8 @@ def run_batch(
         try:
             for record in plan.refused:
                 finish((record, cli.EXIT_ERROR, None))
-            if scheduler is not None:
-                _run_on_dask(todo, settings, scheduler, work, finish, progress.draw)
+            if client is not None:
+                _run_on_dask(todo, settings, client, work, finish, progress.draw)
             elif workers <= 1 or len(todo) <= 1:
                 for job in todo:
                     finish(work(job, settings))
@@ -423,6 +439,7 @@ def _run_in_pool(
 
     queue = deque(enumerate(jobs))
     suspects: set[int] = set()
+    retried = dataclasses.replace(settings, adopt=True)
     while queue:
         executor = _executor(min(workers, len(queue)))
         in_flight: dict[Any, tuple[int, Job]] = {}
@@ -437,8 +454,11 @@ def _run_in_pool(
                 )  # fmt: skip
                 while queue and not broken and len(in_flight) < limit:
                     index, job = queue.popleft()
+                    # A job run again after a pool broke may have written its output
+                    # before: it keeps those bytes if they are the ones it makes.
+                    again = retried if index in suspects else settings
                     try:
-                        in_flight[executor.submit(work, job, settings)] = (index, job)
+                        in_flight[executor.submit(work, job, again)] = (index, job)
                     except BrokenProcessPool:
                         broken.append((index, job))
                 if not in_flight:
@@ -465,10 +485,24 @@ def _run_in_pool(
                 queue.appendleft((index, job))
 
 
+def _dask_client(address: str) -> Any:
+    """A distributed.Client of the scheduler at ``address``, or a UserError saying why not."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise cli.UserError(
+            address, "--scheduler needs Dask: pip install 'vqcodec[dask]'"
+        ) from None
+    try:
+        return Client(address, timeout=DASK_CONNECT_SECONDS)
+    except (OSError, ValueError) as error:
+        raise cli.UserError(address, f"no Dask scheduler there ({error})") from None
+
+
 def _run_on_dask(
     jobs: list[Job],
     settings: Settings,
-    address: str,
+    client: Any,
     work: Work,
     finish: Callable[[Outcome], None],
     tick: Callable[[], None],
@@ -480,46 +514,36 @@ def _run_on_dask(
     lost mid-batch is the scheduler's to handle: it runs that worker's jobs again elsewhere
     (``distributed.scheduler.allowed-failures`` times), and a job whose output was already
     complete finds its exact bytes and keeps them (``Settings.adopt``), so each output is
-    written once. A job that kills every worker it runs on is recorded as an error.
+    written once. A job that kills every worker it runs on is recorded as an error; any
+    other failure of the cluster (a lost scheduler) stops the batch, as Ctrl-C does.
     """
+    from distributed import KilledWorker, as_completed
+
+    # Workers have their own working folder: they get absolute paths, and the records are
+    # given back the paths as this run named them.
+    futures = {}
+    for index, job in enumerate(jobs):
+        there = Job(os.path.abspath(job.input), os.path.abspath(job.output))
+        key = f"vqcodec-{index}-{there.output}"
+        futures[client.submit(work, there, settings, key=key)] = (job, there)
     try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise cli.UserError(
-            address, "--scheduler needs Dask: pip install 'vqcodec[dask]'"
-        ) from None
-    try:
-        client = Client(address, timeout=30)
-    except OSError as error:
-        raise cli.UserError(address, f"no Dask scheduler there ({error})") from None
-    with client:
-        # Workers have their own working folder: they get absolute paths, and the records
-        # are given back the paths as this run named them.
-        futures = {}
-        for index, job in enumerate(jobs):
-            there = Job(os.path.abspath(job.input), os.path.abspath(job.output))
-            key = f"vqcodec-{index}-{there.output}"
-            futures[client.submit(work, there, settings, key=key)] = (job, there)
-        try:
-            for future in as_completed(futures):
-                job, there = futures[future]
-                try:
-                    record, status, trace = future.result()
-                except Exception as error:  # the job killed its workers (KilledWorker)
-                    record, status, trace = _died(there)
-                    record["error"] += f" ({type(error).__name__})"
-                record.update(input=job.input, output=job.output)
-                if record["error"]:
-                    record["error"] = (
-                        record["error"]
-                        .replace(there.output, job.output)
-                        .replace(there.input, job.input)
-                    )
-                finish((record, status, trace))
-                tick()
-        except BaseException:
-            client.cancel(list(futures))
-            raise
+        for future in as_completed(futures):
+            job, there = futures[future]
+            try:
+                record, status, trace = future.result()
+            except KilledWorker:
+                record, status, trace = _died(there)
+            record.update(input=job.input, output=job.output)
+            error = record["error"]
+            for named, absolute in ((job.output, there.output), (job.input, there.input)):
+                if error and error.startswith(absolute + ":"):  # cli._describe's "PATH: what"
+                    error = named + error[len(absolute) :]
+            record["error"] = error
+            finish((record, status, trace))
+            tick()
+    except BaseException:
+        client.cancel(list(futures))
+        raise
 
 
 def _executor(workers: int) -> Any:
@@ -814,8 +838,9 @@ def _read_manifest(path: str, *, resume: bool, force: bool) -> dict[tuple[str, s
     except FileNotFoundError:
         return {}
     whole = data[: data.rfind(b"\n") + 1]
-    if len(whole) < len(data):  # stopped in the middle of writing that line
-        os.truncate(path, len(whole))
+    torn = data[len(whole) :]
+    if torn and not torn.startswith(b'{"input": '[: len(torn)]):
+        raise cli.UserError(path, "is not a vqcodec manifest (its last line is not a record)")
     records: dict[tuple[str, str], dict] = {}
     for number, line in enumerate(whole.splitlines(), 1):
         if not line.strip():
@@ -834,6 +859,8 @@ def _read_manifest(path: str, *, resume: bool, force: bool) -> dict[tuple[str, s
                 path, f"line {number} is not a vqcodec manifest record; not resuming from it"
             ) from None
         records[key] = record
+    if torn:  # stopped in the middle of writing that line: cut it, the rest checked
+        os.truncate(path, len(whole))
     return records
 
 

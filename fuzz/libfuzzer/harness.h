@@ -91,7 +91,10 @@ static inline void cut_decisions(input_t *in) { cut_labels(in, MAX_DECISIONS / (
 
 static inline void cut_pixels2(input_t *in) { cut_labels(in, MAX_PIXELS2); }
 
-/* PROVISIONAL (prototype figures until spec §4.3 lands): pixels one byte pays for. */
+/* Labels one payload byte can pay for. Spec §4.3's header rule allows 2**25; the coder obeys
+ * a tighter bound, which the harnesses check instead: the cheapest symbol is a run symbol
+ * of at most 256 labels at a frequency of at most 32768 - 4 * 15, at least 0.0026 bits, so
+ * at most about 776,000 labels a byte beyond the states' 4 free bytes (< 2**20). */
 #define ENT2_PIXELS_PER_BYTE 1048576u
 #define ENT2_LEAST 8u
 #define HUGE_PAYLOAD2 32
