@@ -763,6 +763,17 @@ def _write(job: Job, data: bytes, settings: Settings) -> None:
             return
         if not settings.force:
             raise cli.UserError(job.output, "exists; use --force to overwrite")
+    try:
+        _write_now(job, data, settings)
+    except FileExistsError:
+        # Made meanwhile by another run of this job (a worker of a batch killed a moment
+        # ago, still finishing): kept when it holds these very bytes, as above.
+        if settings.adopt and _holds(job.output, data):
+            return
+        raise
+
+
+def _write_now(job: Job, data: bytes, settings: Settings) -> None:
     if not _in_worker:  # in the CLI's own process, its signal handlers do this
         write_bytes(job.output, data, overwrite=settings.force)
         return
