@@ -1,6 +1,9 @@
-"""The C kernels' status codes, as the errors they stand for."""
+"""The C kernels' status codes, as the errors they stand for, and the decode the entropy
+codings share."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,3 +34,35 @@ def check_largest(labels: np.ndarray, header: Header) -> None:
     """Labels decoded without a codebook must still index it (spec §6, check 8)."""
     if header.codebook_entries < 1 << header.bits and int(labels.max()) >= header.codebook_entries:
         check_status(_core.ERR_LABEL, header)
+
+
+def decode_with(
+    kernel: Callable[..., int],
+    payload: bytes | memoryview,
+    header: Header,
+    codebook: np.ndarray | None = None,
+) -> np.ndarray:
+    """An entropy coding's decode by its C ``kernel``: the labels (H*W,), or with a codebook
+    the pixels (H*W, C); every status and leftover byte a FormatError (spec §6 check 8).
+
+    Working memory is the output plus O(width): with a codebook the labels are decoded into
+    the output's tail and expanded in place.
+    """
+    if codebook is None:
+        out = np.empty(header.pixels, np.uint8)
+        used = kernel(payload, header.width, header.height, header.bits, out)
+    else:
+        out = np.empty((header.pixels, header.channels), np.uint8)
+        used = kernel(
+            payload, header.width, header.height, header.bits, out, codebook, header.channels
+        )
+    check_status(min(used, 0), header)
+    if used != len(payload):
+        raise FormatError(
+            "payload",
+            f"{len(payload) - used} bytes left after the last coded label "
+            f"(the labels take {used} of {len(payload)})",
+        )
+    if codebook is None:
+        check_largest(out, header)
+    return out

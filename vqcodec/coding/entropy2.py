@@ -24,8 +24,7 @@ import numpy as np
 
 from .. import _core
 from ..container import Header, min_entropy2_payload
-from ..errors import FormatError
-from ._status import check_largest, check_status
+from ._status import decode_with
 
 
 def encode(labels: np.ndarray, header: Header) -> bytes | None:
@@ -43,26 +42,5 @@ def encode(labels: np.ndarray, header: Header) -> bytes | None:
 def decode(
     payload: bytes | memoryview, header: Header, codebook: np.ndarray | None = None
 ) -> np.ndarray:
-    """The labels (H*W,), or with a codebook the pixels (H*W, C) (spec §4.3, §6 check 8).
-
-    Working memory is the output plus O(width): with a codebook the labels are decoded into
-    the output's tail and expanded in place.
-    """
-    if codebook is None:
-        out = np.empty(header.pixels, np.uint8)
-        used = _core.entropy2_decode(payload, header.width, header.height, header.bits, out)
-    else:
-        out = np.empty((header.pixels, header.channels), np.uint8)
-        used = _core.entropy2_decode(
-            payload, header.width, header.height, header.bits, out, codebook, header.channels
-        )
-    check_status(min(used, 0), header)
-    if used != len(payload):
-        raise FormatError(
-            "payload",
-            f"{len(payload) - used} bytes left after the last coded label "
-            f"(the labels take {used} of {len(payload)})",
-        )
-    if codebook is None:
-        check_largest(out, header)
-    return out
+    """The labels (H*W,), or with a codebook the pixels (H*W, C) (spec §4.3, §6 check 8)."""
+    return decode_with(_core.entropy2_decode, payload, header, codebook)
