@@ -102,21 +102,11 @@ static inline int next_rate(uint8_t *count, int base) {
  * for the padding lanes), by floor((t - c[l]) / 2**rate). In unsigned arithmetic:
  * t + TOTAL - c[l] is in [0, 2 TOTAL) and TOTAL is a multiple of 2**rate, so shifting it
  * and subtracting TOTAL >> rate is the floor division without shifting a negative number.
- * The targets are computed, not loaded, so the loop reads nothing that could alias c and
- * a compiler vectorizes it. */
-static inline void adapt8(uint16_t *c, int symbols, int s, int rate) {
+ * The targets are computed, not loaded, so the loop reads nothing that could alias c, and
+ * `lanes` (8 or 16) is a constant at every call, so once inlined a compiler vectorizes it. */
+static inline void adapt(uint16_t *c, uint32_t lanes, int symbols, int s, int rate) {
     uint32_t high = TOTAL - FLOOR * (uint32_t)(symbols - 1);
-    for (uint32_t l = 0; l < 8; l++) {
-        uint32_t up = high + FLOOR * l;
-        uint16_t t = (uint16_t)((int)l < s ? FLOOR * (l + 1) : up < TOTAL ? up : TOTAL);
-        uint16_t d = (uint16_t)(t + TOTAL - c[l]);
-        c[l] = (uint16_t)(c[l] + (d >> rate) - (TOTAL >> rate));
-    }
-}
-
-static inline void adapt16(uint16_t *c, int symbols, int s, int rate) {
-    uint32_t high = TOTAL - FLOOR * (uint32_t)(symbols - 1);
-    for (uint32_t l = 0; l < 16; l++) {
+    for (uint32_t l = 0; l < lanes; l++) {
         uint32_t up = high + FLOOR * l;
         uint16_t t = (uint16_t)((int)l < s ? FLOOR * (l + 1) : up < TOTAL ? up : TOTAL);
         uint16_t d = (uint16_t)(t + TOTAL - c[l]);
@@ -139,16 +129,9 @@ static inline uint64_t lanes_at_most(const uint16_t *c, uint64_t at) {
     return (((at | LANE_TOPS) - word) & LANE_TOPS) >> 15;
 }
 
-static inline int find8(const uint16_t *c, uint32_t slot) {
-    uint64_t at = slot * LANE_ONES;
-    uint64_t ones = lanes_at_most(c, at) + lanes_at_most(c + 4, at);
-    return (int)((ones * LANE_ONES) >> 48);
-}
-
-static inline int find16(const uint16_t *c, uint32_t slot) {
-    uint64_t at = slot * LANE_ONES;
-    uint64_t ones = lanes_at_most(c, at) + lanes_at_most(c + 4, at) +
-                    lanes_at_most(c + 8, at) + lanes_at_most(c + 12, at);
+static inline int find(const uint16_t *c, uint32_t lanes, uint32_t slot) {
+    uint64_t at = slot * LANE_ONES, ones = 0;
+    for (uint32_t l = 0; l < lanes; l += 4) ones += lanes_at_most(c + l, at);
     return (int)((ones * LANE_ONES) >> 48);
 }
 
@@ -248,7 +231,7 @@ static inline size_t model_residual(models_t *m, uint32_t *rec, size_t nrec, int
         b = 4 + 2 * (g - 2) + ((q >> (g - 1)) & 1);
     }
     rec[nrec++] = record(m->res[ctx], b);
-    adapt16(m->res[ctx], m->res_symbols, b, next_rate(&m->res_n[ctx], 2));
+    adapt(m->res[ctx], 16, m->res_symbols, b, next_rate(&m->res_n[ctx], 2));
     if (g) rec[nrec++] = RAW_RECORD(q & ((1 << (g - 1)) - 1), g - 1);
     return nrec;
 }
@@ -259,11 +242,11 @@ static inline size_t model_literal(models_t *m, uint32_t *rec, size_t nrec, int 
     int hi = bits <= 4 ? v : v >> 4;
     uint16_t *c = m->lit[a * 16 + (bits <= 4 ? p : p >> 4)];
     rec[nrec++] = record(c, hi);
-    adapt16(c, m->lit_symbols, hi, next_rate(&m->lit_n[a * 16 + (bits <= 4 ? p : p >> 4)], 2));
+    adapt(c, 16, m->lit_symbols, hi, next_rate(&m->lit_n[a * 16 + (bits <= 4 ? p : p >> 4)], 2));
     if (bits > 4) {
         int ctx = lo_context(a, hi, p), lo = v & 15;
         rec[nrec++] = record(m->lo[ctx], lo);
-        adapt16(m->lo[ctx], 16, lo, next_rate(&m->lo_n[ctx], 2));
+        adapt(m->lo[ctx], 16, 16, lo, next_rate(&m->lo_n[ctx], 2));
     }
     return nrec;
 }
@@ -298,7 +281,7 @@ static uint32_t model_rows(models_t *m, uint8_t *rows, const uint8_t *labels, ui
                 int e = length == span ? 0 : length == 0 ? 1 : 2 + floor_log2((uint32_t)length);
                 int ctx = floor_log2((uint32_t)span);
                 rec[nrec++] = record(m->run[ctx], e);
-                adapt16(m->run[ctx], 16, e, next_rate(&m->run_n[ctx], 2));
+                adapt(m->run[ctx], 16, 16, e, next_rate(&m->run_n[ctx], 2));
                 if (e >= 3) rec[nrec++] = RAW_RECORD(length - (1 << (e - 2)), e - 2);
                 memset(cur + x, w, (size_t)length);
                 x += length;
@@ -319,7 +302,7 @@ static uint32_t model_rows(models_t *m, uint8_t *rows, const uint8_t *labels, ui
             int ctx = pattern * 4 + a;
             int s = v == w ? 0 : v == n ? 1 : v == ne ? 2 : v == nw ? 3 : 4;
             rec[nrec++] = record(m->cand[ctx], s);
-            adapt8(m->cand[ctx], 5, s, next_rate(&m->cand_n[ctx], 1));
+            adapt(m->cand[ctx], 8, 5, s, next_rate(&m->cand_n[ctx], 1));
             if (s == 4 && m->residual) {
                 int excluded[4] = {w, n, ne, nw};
                 nrec = model_residual(m, rec, nrec, v, res_context(activity), predict(w, n, nw),
@@ -481,16 +464,10 @@ static inline int advance(decoder_t *d, uint32_t freq, uint32_t start, uint32_t 
     return 1;
 }
 
-static inline int decode8(decoder_t *d, const uint16_t *c) {
+/* The next symbol of the model c of `lanes` lanes (8 or 16), or -1 at a read past the end. */
+static inline int decode_symbol(decoder_t *d, const uint16_t *c, uint32_t lanes) {
     uint32_t slot = d->x & (TOTAL - 1);
-    int s = find8(c, slot);
-    uint32_t start = s ? c[s - 1] : 0;
-    return advance(d, c[s] - start, start, slot) ? s : -1;
-}
-
-static inline int decode16(decoder_t *d, const uint16_t *c) {
-    uint32_t slot = d->x & (TOTAL - 1);
-    int s = find16(c, slot);
+    int s = find(c, lanes, slot);
     uint32_t start = s ? c[s - 1] : 0;
     return advance(d, c[s] - start, start, slot) ? s : -1;
 }
@@ -507,9 +484,9 @@ static inline int decode_raw(decoder_t *d, int k, uint32_t *value) {
 static inline int decode_residual(decoder_t *d, models_t *m, int ctx, int p, int bits,
                                   const int *excluded, int count) {
     int top = (1 << bits) - 1, ranks[4];
-    int b = decode16(d, m->res[ctx]);
+    int b = decode_symbol(d, m->res[ctx], 16);
     if (b < 0) return -1;
-    adapt16(m->res[ctx], m->res_symbols, b, next_rate(&m->res_n[ctx], 2));
+    adapt(m->res[ctx], 16, m->res_symbols, b, next_rate(&m->res_n[ctx], 2));
     int z = b;
     if (b >= 4) {
         int g = (b - 4) / 2 + 2;
@@ -525,14 +502,14 @@ static inline int decode_residual(decoder_t *d, models_t *m, int ctx, int p, int
 /* The literal with prediction p in activity class a, or -1 at a read past the end. */
 static inline int decode_literal(decoder_t *d, models_t *m, int a, int p, int bits) {
     int ctx = a * 16 + (bits <= 4 ? p : p >> 4);
-    int hi = decode16(d, m->lit[ctx]);
+    int hi = decode_symbol(d, m->lit[ctx], 16);
     if (hi < 0) return -1;
-    adapt16(m->lit[ctx], m->lit_symbols, hi, next_rate(&m->lit_n[ctx], 2));
+    adapt(m->lit[ctx], 16, m->lit_symbols, hi, next_rate(&m->lit_n[ctx], 2));
     if (bits <= 4) return hi;
     ctx = lo_context(a, hi, p);
-    int lo = decode16(d, m->lo[ctx]);
+    int lo = decode_symbol(d, m->lo[ctx], 16);
     if (lo < 0) return -1;
-    adapt16(m->lo[ctx], 16, lo, next_rate(&m->lo_n[ctx], 2));
+    adapt(m->lo[ctx], 16, 16, lo, next_rate(&m->lo_n[ctx], 2));
     return hi << 4 | lo;
 }
 
@@ -570,9 +547,9 @@ int64_t vq_entropy2_decode(const uint8_t *payload, size_t size, uint32_t width,
             if (a == 0) {
                 int span = run_span(up, x, width, w);
                 int ctx = floor_log2((uint32_t)span);
-                int e = decode16(&d, m->run[ctx]);
+                int e = decode_symbol(&d, m->run[ctx], 16);
                 if (e < 0) return VQ_ERR_OVERRUN;
-                adapt16(m->run[ctx], 16, e, next_rate(&m->run_n[ctx], 2));
+                adapt(m->run[ctx], 16, 16, e, next_rate(&m->run_n[ctx], 2));
                 int length = e == 0 ? span : 0;
                 if (e >= 2) {
                     int k = e - 2;
@@ -596,9 +573,9 @@ int64_t vq_entropy2_decode(const uint8_t *payload, size_t size, uint32_t width,
                 int pattern = (w == n) | (n == ne) << 1 | (n == nw) << 2 | (w == nw) << 3 |
                               (w == ww) << 4 | (n == nn) << 5;
                 int ctx = pattern * 4 + a;
-                int s = decode8(&d, m->cand[ctx]);
+                int s = decode_symbol(&d, m->cand[ctx], 8);
                 if (s < 0) return VQ_ERR_OVERRUN;
-                adapt8(m->cand[ctx], 5, s, next_rate(&m->cand_n[ctx], 1));
+                adapt(m->cand[ctx], 8, 5, s, next_rate(&m->cand_n[ctx], 1));
                 if (s < 4) {
                     v = s == 0 ? w : s == 1 ? n : s == 2 ? ne : nw;
                 } else if (residual) {
