@@ -13,8 +13,9 @@ setup(
                 "csrc/pack.c",
                 "csrc/kmeans.c",
                 "csrc/dither.c",
+                "csrc/blocks.c",
             ],
-            depends=["csrc/vqcore.h", "csrc/kmeans_glue.h"],
+            depends=["csrc/vqcore.h", "csrc/kmeans_glue.h", "csrc/blocks_glue.h"],
             # -ffp-contract=off: no fused multiply-adds, so float results (k-means) are the
             # same whatever the compiler chooses to contract.
             extra_compile_args=["-std=c99", "-O2", "-ffp-contract=off"],

@@ -379,6 +379,7 @@ done:
 }
 
 #include "kmeans_glue.h"
+#include "blocks_glue.h"
 
 static PyMethodDef methods[] = {
     {"entropy_encode", entropy_encode, METH_VARARGS, entropy_encode_doc},
@@ -391,6 +392,7 @@ static PyMethodDef methods[] = {
     {"gather", gather, METH_VARARGS, gather_doc},
     {"dither", dither, METH_VARARGS, dither_doc},
     KMEANS_METHODS
+    BLOCKS_METHODS
     {NULL, NULL, 0, NULL},
 };
 

@@ -89,6 +89,38 @@ int vq_gather(const uint8_t *labels, uint64_t count, const uint8_t *codebook, in
 int vq_expand(const uint8_t *payload, uint64_t count, int bits, const uint8_t *codebook,
               int entries, int channels, uint8_t *out);
 
+/* ---- blocks (blocks.c): labels of up to 16 bits, painting, nearest search ----------- */
+
+/* The most components a block vector has: 8 x 8 pixels of 4 channels (spec §2). */
+#define VQ_MAX_BLOCK_DIM 256
+
+/* vq_pack and vq_unpack for labels of 1..16 bits held as uint16 (spec §4.1). */
+void vq_pack_wide(const uint16_t *labels, uint64_t count, int bits, uint8_t *out);
+void vq_unpack_wide(const uint8_t *payload, uint64_t count, int bits, uint16_t *labels);
+
+/* The width x height image (channels bytes a pixel) from its labels, one a block of
+ * block_width x block_height pixels, ceil(width / block_width) blocks a row, row-major
+ * (spec §4.4): each block's code vector (its pixels row-major, entries x block_width x
+ * block_height x channels bytes in all) is copied into the image, the parts past the
+ * right and bottom edges dropped. VQ_ERR_LABEL if a label is >= entries (its block is
+ * painted with entry 0). */
+int vq_paint(const uint16_t *labels, uint32_t width, uint32_t height, int block_width,
+             int block_height, const uint8_t *codebook, int entries, int channels,
+             uint8_t *out);
+
+/* Each of n vectors (n x dim bytes, 1 <= dim <= VQ_MAX_BLOCK_DIM) to its nearest of entries
+ * (1..65536) codewords (entries x dim floats): squared Euclidean distance, ties to the lower
+ * index; distances (n floats, or NULL) gets each one's. With integer-valued codewords every
+ * distance is an integer below 2**24, exact in float, so the answer is exact. Allocates
+ * O(entries x dim); VQ_ERR_ARGS or VQ_ERR_NOMEM. */
+int vq_block_nearest(const uint8_t *vectors, uint64_t n, int dim, const float *codebook,
+                     int entries, uint16_t *labels, float *distances);
+
+/* Lloyd's update: the component sums (entries x dim doubles) and counts of the vectors
+ * labelled with each codeword. VQ_ERR_LABEL if a label is >= entries. */
+int vq_block_sums(const uint8_t *vectors, uint64_t n, int dim, const uint16_t *labels,
+                  int entries, double *sums, uint64_t *counts);
+
 /* ---- colour k-means (kmeans.c; vqcodec.quantize) --------------------------------------- */
 
 /* Distinct colours of an RGB image through an index of vq_rgb_index_bytes() bytes: a

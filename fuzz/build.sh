@@ -34,5 +34,8 @@ for harness in fuzz_entropy2_decode fuzz_entropy2_roundtrip; do
     "$cc" "${flags[@]}" "$root/fuzz/libfuzzer/$harness.c" "$core/entropy2.c" "$core/pack.c" \
         -o "$out/$harness"
 done
+# Block files (blocks.c): labels of up to 16 bits, painted block by block.
+"$cc" "${flags[@]}" "$root/fuzz/libfuzzer/fuzz_blocks.c" "$core/blocks.c" "$core/pack.c" \
+    -o "$out/fuzz_blocks"
 echo "built fuzz_entropy_decode fuzz_packed fuzz_entropy_roundtrip fuzz_entropy2_decode" \
-    "fuzz_entropy2_roundtrip in $out"
+    "fuzz_entropy2_roundtrip fuzz_blocks in $out"

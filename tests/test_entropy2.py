@@ -266,7 +266,7 @@ def test_spec_text_decodes_the_examples():
     for path in examples:
         header, _codebook, labels = decode_parts(path.read_bytes())
         payload = path.read_bytes()[-4 - header.payload_bytes : -4]
-        spec_labels = reference_entropy2.decode(payload, header.width, header.height, header.bits)
+        spec_labels = reference_entropy2.decode(payload, header.columns, header.rows, header.bits)
         assert spec_labels == labels.tolist(), path.name
 
 

@@ -86,7 +86,7 @@ from PIL import Image
 from . import _io, cli, codec
 from ._atomic import atomic_output, check_destination, write_bytes
 from .errors import VQError
-from .images import open_image, output_format, save_decoded, to_array
+from .images import open_image, output_format, to_array
 
 MANIFEST_NAME = "vqcodec-manifest.jsonl"
 # Every record has these keys, in this order. bytes_out, bits, coding and psnr describe the
@@ -185,6 +185,7 @@ def run(args: argparse.Namespace, added: str) -> int:
                 "target_psnr": args.target_psnr,
                 "max_bytes": args.max_bytes,
                 "dither": args.dither,
+                "block": args.block,
             }
             if args.command == "encode"
             else {}
@@ -698,7 +699,7 @@ def _encode(job: Job, settings: Settings, record: dict[str, Any]) -> int:
     del image  # as cli does: Pillow's copy goes before the encoder's work
     data = codec.encode(pixels, max_pixels=settings.max_pixels, **settings.encode_options)
     header, codebook, labels = codec.decode_parts(data, max_pixels=0)
-    psnr = codec.quantized_psnr(pixels.reshape(-1, pixels.shape[-1]), codebook, labels)
+    psnr = codec.decoded_psnr(pixels, header, codebook, labels)
     record.update(
         bytes_in=bytes_in,
         bytes_out=len(data),
@@ -724,13 +725,7 @@ def _decode(job: Job, settings: Settings, record: dict[str, Any]) -> int:
     header, codebook, labels = codec.decode_parts(data, max_pixels=settings.max_pixels)
     rendered = io.BytesIO()
     try:
-        save_decoded(
-            rendered,
-            codebook,
-            labels.reshape(header.height, header.width),
-            format=fmt,
-            quality=settings.quality,
-        )
+        codec.save_parts(rendered, header, codebook, labels, format=fmt, quality=settings.quality)
     except VQError as error:  # what this format cannot hold (alpha in a JPEG, ...)
         raise cli.UserError(job.output, str(error)) from None
     out = rendered.getvalue()

@@ -38,7 +38,7 @@ from PIL import Image
 from . import __version__, _io, codec, compare, container
 from ._atomic import check_destination, write_bytes
 from .errors import VQError
-from .images import open_image, output_format, save_decoded, to_array
+from .images import open_image, output_format, to_array
 from .quantize import check_dither
 
 EXIT_OK, EXIT_ERROR = 0, 1  # usage errors exit 2, from argparse
@@ -207,9 +207,17 @@ def make_parser() -> argparse.ArgumentParser:
     encode.add_argument(
         "-b",
         "--bits",
-        type=_bits,
-        help="bits per label, 1..8 (default 4); with --target-psnr or --max-bytes, the most "
-        "the search may choose (default 8)",
+        type=_label_bits,
+        help="bits per label, 1..8 (default 4), or 1..16 with --block; with --target-psnr or "
+        "--max-bytes, the most the search may choose (default 8, or 16 with --block)",
+    )
+    encode.add_argument(
+        "--block",
+        type=_block,
+        default=(1, 1),
+        metavar="WxH",
+        help="quantize blocks of W x H pixels (each 1..8, e.g. 4x4) as vectors: one label a "
+        "block, so rates below 1 bit a pixel (default 1x1: pixels)",
     )
     target = encode.add_mutually_exclusive_group()
     target.add_argument(
@@ -435,6 +443,7 @@ def _encode_one(args: argparse.Namespace, source: str, written: dict[str, str]) 
         target_psnr=args.target_psnr,
         max_bytes=args.max_bytes,
         dither=args.dither,
+        block=args.block,
     )
     if args.skip_if_larger and len(data) >= input_bytes:
         if not args.quiet:
@@ -472,8 +481,7 @@ def _choice(args: argparse.Namespace, data: bytes, pixels: np.ndarray, bits: int
         return f"bits {bits}, the most that fit in {args.max_bytes:,} bytes ({len(data):,} bytes)"
     if args.target_psnr == math.inf:
         return f"bits {bits}, the fewest that are lossless"
-    _, codebook, labels = codec.decode_parts(data, max_pixels=0)
-    reached = codec.quantized_psnr(pixels.reshape(-1, pixels.shape[-1]), codebook, labels)
+    reached = codec.decoded_psnr(pixels, *codec.decode_parts(data, max_pixels=0))
     shown = "lossless" if reached == math.inf else f"{reached:.2f} dB"
     return f"bits {bits}, the fewest that reach {args.target_psnr:g} dB ({shown})"
 
@@ -500,13 +508,12 @@ def _decode_one(args: argparse.Namespace, source: str, written: dict[str, str]) 
     except VQError as error:
         raise UserError(output, f"{error}; or give --format NAME") from None
     data = _io.read_container(sys.stdin.buffer if source == STDIO else source, args.max_pixels)
-    header, codebook, labels = codec.decode_parts(data, max_pixels=args.max_pixels)
-    labels = labels.reshape(header.height, header.width)
-    # stdout gets the whole file or nothing, as a path does (save_decoded writes it atomically)
+    parts = codec.decode_parts(data, max_pixels=args.max_pixels)
+    # stdout gets the whole file or nothing, as a path does (save_parts writes it atomically)
     destination = io.BytesIO() if output == STDIO else output
     try:
-        save_decoded(
-            destination, codebook, labels, format=fmt, quality=args.quality, overwrite=args.force
+        codec.save_parts(
+            destination, *parts, format=fmt, quality=args.quality, overwrite=args.force
         )
     except VQError as error:  # what this format cannot hold (alpha in a JPEG, ...)
         raise UserError(_shown(output, STDOUT_NAME), str(error)) from None
@@ -616,6 +623,28 @@ def _bits(text: str) -> int:
     if not 1 <= value <= 8:
         raise argparse.ArgumentTypeError(f"bits must be 1..8, not {value}")
     return value
+
+
+def _label_bits(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= container.MAX_BLOCK_BITS:
+        raise argparse.ArgumentTypeError(
+            f"bits must be 1..8 (1..{container.MAX_BLOCK_BITS} with --block), not {value}"
+        )
+    return value
+
+
+def _block(text: str) -> tuple[int, int]:
+    width, x, height = text.lower().partition("x")
+    side = container.MAX_BLOCK_SIDE
+    if not (x and width.isdigit() and height.isdigit()):
+        raise argparse.ArgumentTypeError(f"a block is WxH, such as 4x4, not {text!r}")
+    if not (1 <= int(width) <= side and 1 <= int(height) <= side):
+        raise argparse.ArgumentTypeError(f"block sides must be 1..{side}, not {text}")
+    return int(width), int(height)
 
 
 def _bits_list(text: str) -> list[int]:
@@ -759,6 +788,12 @@ def _settle_names(args: argparse.Namespace) -> str | None:
     suffix = args.suffix
     if suffix is not None and (not suffix or "/" in suffix or os.sep in suffix):
         return f"--suffix must be a non-empty name ending, with no folder in it, not {suffix!r}"
+    if args.command == "encode":
+        most = container.max_bits(args.block)
+        if args.bits is not None and args.bits > most:
+            return f"bits must be 1..{most} without --block (pixels), not {args.bits}"
+        if args.dither and args.block != (1, 1):
+            return "--dither works on pixels, not on blocks: give --dither or --block"
     to_stdout = args.output == STDIO or (args.output is None and STDIO in inputs)
     if args.command == "decode" and to_stdout and args.format is None:
         return "writing to stdout needs --format NAME (png, webp, jpeg, ...)"

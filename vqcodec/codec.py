@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _io, container
+from . import _core, _io, blocks, container
 from ._atomic import write_bytes
 from .coding import CODINGS, packed
 from .container import LabelCoding
-from .errors import VQError
-from .images import ImageLike, to_array
+from .errors import FormatError, VQError
+from .images import ImageLike, save_decoded, save_pixels, to_array
 from .quantize import check_dither, dither_labels, quantize
 
 PathLike = str | os.PathLike[str]
@@ -43,6 +43,7 @@ def encode(
     target_psnr: float | None = None,
     max_bytes: int | None = None,
     dither: float = 0.0,
+    block: tuple[int, int] = (1, 1),
 ) -> bytes:
     """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
 
@@ -67,16 +68,24 @@ def encode(
     nearest gave. The search bisects over bits: 3 or 4 quantizations instead of 8 (see
     ``_fewest_reaching``).
 
+    ``block=(bw, bh)`` (each 1..8) quantizes blocks of bw x bh pixels as vectors (spec
+    §4.4): at most ``2**bits`` codewords of a whole block each, one label a block, so a
+    file can take less than one bit a pixel; ``bits`` is then 1..16 (the entropy codings
+    take labels of at most 8 bits; wider ones are packed). No dithering with blocks.
+
     >>> data = vqcodec.encode(np.zeros((2, 3), np.uint8), bits=2)
     >>> vqcodec.decode(data).shape
     (2, 3)
     >>> vqcodec.info(vqcodec.encode(photo, target_psnr=35))["bits"]
     5
     """
+    block = check_block(block)
+    most = container.max_bits(block)
     if bits is not None:
         bits = _check_int("bits", bits)
-        if not container.MIN_BITS <= bits <= container.MAX_BITS:
-            raise ValueError(f"bits must be {container.MIN_BITS}..{container.MAX_BITS}, not {bits}")
+        if not container.MIN_BITS <= bits <= most:
+            shape = "" if block == (1, 1) else f" with {block[0]}x{block[1]} blocks"
+            raise ValueError(f"bits must be {container.MIN_BITS}..{most}{shape}, not {bits}")
     seed = _check_int("seed", seed)
     if seed < 0:
         raise ValueError(f"seed must be >= 0, not {seed}")
@@ -84,12 +93,17 @@ def encode(
         raise ValueError(f"coding must be one of {sorted(container.CODING_NAMES)}, not {coding!r}")
     target_psnr, max_bytes = _check_targets(target_psnr, max_bytes)
     dither = check_dither(dither)
+    if dither and block != (1, 1):
+        raise ValueError("dither works on pixels, not on blocks: give one or the other")
     pixels = to_array(image, max_pixels)  # refused before its pixels are decoded
     height, width, channels = pixels.shape
     flat = pixels.reshape(-1, channels)
     wanted = container.CODING_NAMES[coding]
+    vectors = blocks.to_vectors(pixels, block) if block != (1, 1) else None
 
     def fit(bits: int) -> Quantized:
+        if vectors is not None:
+            return blocks.quantize(vectors, min(1 << bits, container.MAX_ENTRIES), seed)
         codebook, labels = quantize(flat, 1 << bits, seed)
         # An exact codebook (no more distinct pixels than codewords) leaves no error to
         # diffuse, and dithering's ties would merge colours hidden under alpha 0.
@@ -106,20 +120,37 @@ def encode(
             bits=bits,
             codebook_entries=len(codebook),
             payload_bytes=0,
+            block_width=block[0],
+            block_height=block[1],
         )
         used = wanted
+        if bits > container.MAX_BITS:
+            used = LabelCoding.PACKED  # the entropy codings take labels of at most 8 bits
         payload = CODINGS[used].encode(labels, header) if used != LabelCoding.PACKED else None
         if payload is None:  # packed, asked for or as the fallback
             used, payload = LabelCoding.PACKED, packed.encode(labels, header)
         header = replace(header, payload_bytes=len(payload), label_coding=used)
         return container.build(header, codebook.tobytes(), payload)
 
-    highest = container.MAX_BITS if bits is None else bits
+    highest = most if bits is None else bits
     if target_psnr is not None:
-        chosen, quantized = _fewest_reaching(target_psnr, flat, fit, highest)
+
+        def measure(quantized: Quantized) -> float:
+            if vectors is None:
+                return quantized_psnr(flat, *quantized)
+            return psnr(pixels, paint(width, height, block, *quantized))
+
+        chosen, quantized = _fewest_reaching(target_psnr, measure, fit, highest)
         return assemble(chosen, quantized)
     if max_bytes is not None:
-        return _most_fitting(max_bytes, flat, lambda bits: assemble(bits, fit(bits)), highest)
+        bound = (
+            container.HEADER_BYTES
+            + min(1 << highest, container.MAX_ENTRIES, len(flat if vectors is None else vectors))
+            * (flat.shape[1] if vectors is None else vectors.shape[1])
+            + container.packed_size(len(flat if vectors is None else vectors), highest)
+            + container.TRAILER_BYTES
+        )
+        return _most_fitting(max_bytes, bound, lambda bits: assemble(bits, fit(bits)), highest)
     bits = DEFAULT_BITS if bits is None else bits
     return assemble(bits, fit(bits))
 
@@ -144,8 +175,22 @@ def _check_targets(
     return target_psnr, max_bytes
 
 
+def check_block(block: object) -> tuple[int, int]:
+    """``block`` as a (width, height) pair of ints 1..8 (spec §2)."""
+    if not isinstance(block, (tuple, list)) or len(block) != 2:
+        raise TypeError(f"block must be a (width, height) pair, not {block!r}")
+    width, height = (_check_int("block", side) for side in block)
+    side = container.MAX_BLOCK_SIDE
+    if not (1 <= width <= side and 1 <= height <= side):
+        raise ValueError(f"block sides must be 1..{side}, not {width}x{height}")
+    return width, height
+
+
 def _fewest_reaching(
-    target: float, flat: np.ndarray, fit: Callable[[int], Quantized], highest: int
+    target: float,
+    measure: Callable[[Quantized], float],
+    fit: Callable[[int], Quantized],
+    highest: int,
 ) -> tuple[int, Quantized]:
     """The fewest bits in 1..highest whose quantization reaches ``target`` dB, by bisection:
     only the chosen bits' labels get coded, and at most two quantizations are held at once.
@@ -163,7 +208,7 @@ def _fewest_reaching(
     while low <= high:
         middle = (low + high) // 2
         quantized = fit(middle)
-        value = quantized_psnr(flat, *quantized)
+        value = measure(quantized)
         if value >= target:
             best, high = (middle, quantized), middle - 1
         else:
@@ -176,23 +221,14 @@ def _fewest_reaching(
     return best
 
 
-def _most_fitting(
-    limit: int, flat: np.ndarray, encode_at: Callable[[int], bytes], highest: int
-) -> bytes:
+def _most_fitting(limit: int, bound: int, encode_at: Callable[[int], bytes], highest: int) -> bytes:
     """The file of the most bits in 1..highest that fits in ``limit`` bytes, by bisection.
 
     Sizes grow with bits on every corpus image (see ``_fewest_reaching``); were they not to,
-    the file would still fit, with a bit too few. When even the packed size law's bound
+    the file would still fit, with a bit too few. When even the packed size law's ``bound``
     (every codeword used) fits, ``highest`` is taken without trying: an entropy-coded file
     is never larger than the packed one.
     """
-    pixels, channels = flat.shape
-    bound = (
-        container.HEADER_BYTES
-        + min(1 << highest, pixels) * channels
-        + container.packed_size(pixels, highest)
-        + container.TRAILER_BYTES
-    )
     if bound <= limit:
         return encode_at(highest)
     low, high = container.MIN_BITS, highest
@@ -238,6 +274,42 @@ def quantized_psnr(pixels: np.ndarray, codebook: np.ndarray, labels: np.ndarray)
     return 10 * math.log10(255.0**2 * pixels.size / total)
 
 
+def psnr(image: np.ndarray, decoded: np.ndarray) -> float:
+    """PSNR in dB of two uint8 images of one shape, over all channels; ``inf`` if equal."""
+    flat = image.reshape(-1, image.shape[-1] if image.ndim == 3 else 1)
+    same = decoded.reshape(flat.shape)
+    total = 0
+    for start in range(0, len(flat), _PSNR_CHUNK):
+        part = slice(start, start + _PSNR_CHUNK)
+        error = flat[part].astype(np.int32) - same[part]
+        total += int((error * error).sum(dtype=np.int64))
+    if total == 0:
+        return math.inf
+    return 10 * math.log10(255.0**2 * flat.size / total)
+
+
+def paint(
+    width: int, height: int, block: tuple[int, int], codebook: np.ndarray, labels: np.ndarray
+) -> np.ndarray:
+    """The (H, W, C) image of a block file's (K, bw*bh*C) codebook and its labels (spec
+    §4.4); FormatError for a label outside the codebook."""
+    channels = codebook.shape[1] // (block[0] * block[1])
+    out = np.empty((height, width, channels), np.uint8)
+    status = _core.paint(
+        np.ascontiguousarray(labels, np.uint16),
+        width,
+        height,
+        block[0],
+        block[1],
+        np.ascontiguousarray(codebook),
+        channels,
+        out,
+    )
+    if status:
+        raise FormatError("payload", f"a label is outside the codebook ({len(codebook)} entries)")
+    return out
+
+
 def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = None) -> np.ndarray:
     """Decode .vq bytes to a uint8 array: (H, W) for gray, (H, W, C) for colour.
 
@@ -249,7 +321,11 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = Non
     ((512, 512, 3), dtype('uint8'))
     """
     header, codebook, payload = _checked(data, max_pixels)
-    pixels = CODINGS[header.label_coding].decode(payload, header, codebook)
+    if header.block != (1, 1):
+        labels = CODINGS[header.label_coding].decode(payload, header)
+        pixels = paint(header.width, header.height, header.block, codebook, labels)
+    else:
+        pixels = CODINGS[header.label_coding].decode(payload, header, codebook)
     if header.channels == 1:
         return pixels.reshape(header.height, header.width)
     return pixels.reshape(header.height, header.width, header.channels)
@@ -258,7 +334,8 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = Non
 def decode_parts(
     data: bytes | bytearray | memoryview, *, max_pixels: int | None = None
 ) -> tuple[container.Header, np.ndarray, np.ndarray]:
-    """The header, the (K, C) codebook and the (H*W,) labels of .vq bytes, all checked."""
+    """The header, the (K, bw*bh*C) codebook and the labels (one a block, row-major; uint16
+    when wider than 8 bits) of .vq bytes, all checked."""
     header, codebook, payload = _checked(data, max_pixels)
     return header, codebook, CODINGS[header.label_coding].decode(payload, header)
 
@@ -271,7 +348,7 @@ def _checked(
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
     parsed = container.parse(_io.byte_view(data), max_pixels)
     header = parsed.header
-    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.channels)
+    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.entry_bytes)
     return header, codebook, parsed.payload
 
 
@@ -347,3 +424,30 @@ def _check_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     return int(value)
+
+
+def decoded_psnr(
+    pixels: np.ndarray, header: container.Header, codebook: np.ndarray, labels: np.ndarray
+) -> float:
+    """PSNR of a file's decoded parts (``decode_parts``) against the (H, W, C) ``pixels``."""
+    if header.block == (1, 1):
+        return quantized_psnr(pixels.reshape(-1, header.channels), codebook, labels)
+    return psnr(pixels, paint(header.width, header.height, header.block, codebook, labels))
+
+
+def save_parts(
+    destination: _io.Destination,
+    header: container.Header,
+    codebook: np.ndarray,
+    labels: np.ndarray,
+    **options: Any,
+) -> None:
+    """Write a file's decoded parts (``decode_parts``) as an image file: a palette image
+    (``save_decoded``) for pixel files, the painted pixels (``save_pixels``) for block files.
+    ``options`` as for those (format, quality, overwrite)."""
+    if header.block == (1, 1):
+        labels = labels.reshape(header.height, header.width)
+        save_decoded(destination, codebook, labels, **options)
+    else:
+        pixels = paint(header.width, header.height, header.block, codebook, labels)
+        save_pixels(destination, pixels, **options)

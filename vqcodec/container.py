@@ -54,6 +54,16 @@ _CRC = struct.Struct("<I")
 
 CHANNEL_COUNTS = (1, 3, 4)
 MIN_BITS, MAX_BITS = 1, 8
+# Spec §2, §4.4: blocks of up to 8 x 8 pixels; their labels may be up to 16 bits wide (a
+# pixel's, 1 x 1, at most 8: a palette), and a codebook holds at most 65535 entries (u16).
+MAX_BLOCK_SIDE = 8
+MAX_BLOCK_BITS = 16
+MAX_ENTRIES = 0xFFFF
+
+
+def max_bits(block: tuple[int, int]) -> int:
+    """The widest labels a file of this block shape may have (spec §2)."""
+    return MAX_BITS if block == (1, 1) else MAX_BLOCK_BITS
 
 
 class LabelCoding(enum.IntEnum):
@@ -139,13 +149,37 @@ class Header:
         return self.width * self.height
 
     @property
+    def block(self) -> tuple[int, int]:
+        return self.block_width, self.block_height
+
+    @property
+    def columns(self) -> int:
+        """Blocks a row: the label grid's width (spec §4.4; ``width`` for 1 x 1 blocks)."""
+        return -(-self.width // self.block_width)
+
+    @property
+    def rows(self) -> int:
+        """Rows of blocks: the label grid's height."""
+        return -(-self.height // self.block_height)
+
+    @property
+    def labels(self) -> int:
+        """One label a block."""
+        return self.columns * self.rows
+
+    @property
+    def entry_bytes(self) -> int:
+        """Bytes of one code vector: a block's pixels (spec §3)."""
+        return self.block_width * self.block_height * self.channels
+
+    @property
     def codebook_bytes(self) -> int:
-        return self.codebook_entries * self.channels
+        return self.codebook_entries * self.entry_bytes
 
     @property
     def packed_bytes(self) -> int:
         """The payload's size in the packed coding (spec §4.1)."""
-        return packed_size(self.pixels, self.bits)
+        return packed_size(self.labels, self.bits)
 
     @property
     def file_bytes(self) -> int:
@@ -260,23 +294,23 @@ def parse_header(view: memoryview, max_pixels: int | None = None) -> Header:
     if header.label_coding == LabelCoding.PACKED and header.payload_bytes != packed:
         raise FormatError(
             "payload_bytes",
-            f"{header.payload_bytes}, but {header.pixels} labels of {header.bits} bits packed "
+            f"{header.payload_bytes}, but {header.labels} labels of {header.bits} bits packed "
             f"take {packed}",
         )
-    least = min_entropy_payload(header.pixels)
+    least = min_entropy_payload(header.labels)
     if header.label_coding == LabelCoding.ENTROPY and not least <= header.payload_bytes < packed:
         raise FormatError(
             "payload_bytes",
-            f"{header.payload_bytes}, but {header.pixels} entropy-coded labels take at least "
+            f"{header.payload_bytes}, but {header.labels} entropy-coded labels take at least "
             f"{least} bytes and fewer than the packed coding's {packed}",
         )
-    least = min_entropy2_payload(header.pixels)
+    least = min_entropy2_payload(header.labels)
     if header.label_coding == LabelCoding.ENTROPY2 and not (
         least <= header.payload_bytes < packed and header.payload_bytes % 2 == 0
     ):
         raise FormatError(
             "payload_bytes",
-            f"{header.payload_bytes}, but {header.pixels} entropy2-coded labels take an even "
+            f"{header.payload_bytes}, but {header.labels} entropy2-coded labels take an even "
             f"number of bytes, at least {least} and fewer than the packed coding's {packed}",
         )
     return header
@@ -301,23 +335,28 @@ def _check_fields(values: dict) -> None:
         raise FormatError("flags", f"unknown bits set (0x{flags:02x}); they must be zero")
     if values["channels"] not in CHANNEL_COUNTS:
         raise FormatError("channels", f"{values['channels']}, must be 1, 3 or 4")
-    bits = values["bits"]
-    if not MIN_BITS <= bits <= MAX_BITS:
-        raise FormatError("bits", f"{bits}, must be {MIN_BITS}..{MAX_BITS}")
+    block = (values["block_width"], values["block_height"])
+    if not (1 <= block[0] <= MAX_BLOCK_SIDE and 1 <= block[1] <= MAX_BLOCK_SIDE):
+        raise FormatError(
+            "block_width, block_height", f"{block[0]}x{block[1]}, each must be 1..{MAX_BLOCK_SIDE}"
+        )
+    bits, most = values["bits"], max_bits(block)
+    if not MIN_BITS <= bits <= most:
+        shape = "1x1 blocks (pixels)" if most == MAX_BITS else "blocks larger than 1x1"
+        raise FormatError("bits", f"{bits}, must be {MIN_BITS}..{most} for {shape}")
     for name in ("width", "height"):
         if values[name] == 0:
             raise FormatError(name, "0, must be at least 1")
-    entries = values["codebook_entries"]
-    if not 1 <= entries <= 1 << bits:
-        raise FormatError("codebook_entries", f"{entries}, must be 1..{1 << bits} for bits={bits}")
+    entries, allowed = values["codebook_entries"], min(1 << bits, MAX_ENTRIES)
+    if not 1 <= entries <= allowed:
+        raise FormatError("codebook_entries", f"{entries}, must be 1..{allowed} for bits={bits}")
     coding = values["label_coding"]
     if coding not in LabelCoding.__members__.values():
         raise FormatError("label_coding", f"unknown value {coding}")
-    block = (values["block_width"], values["block_height"])
-    if block != (1, 1):
+    if coding != LabelCoding.PACKED and bits > MAX_BITS:
         raise FormatError(
-            "block_width, block_height",
-            f"{block[0]}x{block[1]} blocks are not supported by this reader (only 1x1)",
+            "label_coding",
+            f"{LabelCoding(coding).label} codes labels of at most {MAX_BITS} bits, not {bits}",
         )
     if values["reserved"] != b"\0\0\0":
         raise FormatError("reserved", "must be zero")

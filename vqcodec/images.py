@@ -422,6 +422,10 @@ def save_decoded(
     _io.check_destination(destination)
     name = output_format(destination, format)
     data = _render(_check_codebook(codebook), _check_labels(labels, len(codebook)), name, quality)
+    _store(destination, data, overwrite)
+
+
+def _store(destination: _io.Destination, data: bytes, overwrite: bool) -> None:
     if _io.is_path(destination):
         # Keyword only when it differs from the default, as _atomic.write_bytes's callers do.
         options = {} if overwrite else {"overwrite": False}
@@ -456,8 +460,37 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} of {dtype}" if dtype is not None else type(value).__name__
 
 
-def _render(codebook: np.ndarray, labels: np.ndarray, name: str, quality: int | None) -> bytes:
-    """The bytes of the image file (see ``save_decoded``)."""
+def save_pixels(
+    destination: _io.Destination,
+    pixels: np.ndarray,
+    *,
+    format: str | None = None,
+    quality: int | None = None,
+    overwrite: bool = True,
+) -> None:
+    """Write the (H, W, C) uint8 image ``pixels`` (a block file's decoded image: not a
+    palette) as an image file; the rest as for ``save_decoded``. GIF, which holds at most
+    256 colours, takes only images that have no more."""
+    _io.check_destination(destination)
+    name = output_format(destination, format)
+    options = _options(name, quality)
+    if pixels.shape[2] == 4 and bool((pixels[..., 3] == 255).all()):
+        pixels = pixels[..., :3]
+    _check_alpha(pixels.shape[2] == 4, name)
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
+    if name == "GIF":
+        codebook, labels = np.unique(
+            pixels.reshape(-1, pixels.shape[2]), axis=0, return_inverse=True
+        )
+        if len(codebook) > 256:
+            raise VQError(f"GIF holds at most 256 colours, and this image has {len(codebook)}")
+        data = _gif(codebook, labels.reshape(pixels.shape[:2]).astype(np.uint8))
+    else:
+        data = _encoded(image, name, quality, options)
+    _store(destination, data, overwrite)
+
+
+def _options(name: str, quality: int | None) -> dict[str, object]:
     options: dict[str, object] = {}
     if quality is not None:
         if name not in _QUALITY_FORMATS:
@@ -470,14 +503,24 @@ def _render(codebook: np.ndarray, labels: np.ndarray, name: str, quality: int | 
         if not 0 <= quality <= 100:
             raise ValueError(f"quality must be 0..100, not {quality}")
         options["quality"] = int(quality)
-    alpha = codebook[:, 3] if codebook.shape[1] == 4 else None
-    if alpha is not None and bool((alpha == 255).all()):
-        codebook, alpha = codebook[:, :3], None  # opaque: nothing to keep, any format takes it
-    if alpha is not None and name not in _ALPHA_FORMATS:
+    return options
+
+
+def _check_alpha(alpha: bool, name: str) -> None:
+    if alpha and name not in _ALPHA_FORMATS:
         raise VQError(
             f"{name} has no alpha, and this image has transparent pixels: use .png, .webp or "
             ".tif (or .gif when alpha is only 0 or 255)"
         )
+
+
+def _render(codebook: np.ndarray, labels: np.ndarray, name: str, quality: int | None) -> bytes:
+    """The bytes of the image file (see ``save_decoded``)."""
+    options = _options(name, quality)
+    alpha = codebook[:, 3] if codebook.shape[1] == 4 else None
+    if alpha is not None and bool((alpha == 255).all()):
+        codebook, alpha = codebook[:, :3], None  # opaque: nothing to keep, any format takes it
+    _check_alpha(alpha is not None, name)
     if name == "PNG":
         return _png(codebook, labels)
     if name == "GIF":
@@ -486,7 +529,16 @@ def _render(codebook: np.ndarray, labels: np.ndarray, name: str, quality: int | 
         return _tiff(codebook, labels)
     if name == "BMP":
         return _saved(_palette_image(codebook, labels), name)
-    image = Image.fromarray(_pixels(codebook, labels))
+    return _encoded(Image.fromarray(_pixels(codebook, labels)), name, quality, options)
+
+
+def _encoded(
+    image: Image.Image, name: str, quality: int | None, options: dict[str, object]
+) -> bytes:
+    """A full-colour (not palette) image's file: WebP lossless unless a quality is given,
+    JPEG at JPEG_QUALITY unless given, TIFF Deflate-compressed."""
+    if name == "TIFF":
+        options["compression"] = _TIFF_COMPRESSION
     if name == "WEBP":
         # Lossless unless a quality is given; exact: else libwebp recolours the RGB under
         # fully transparent pixels, and the file no longer holds codebook[labels].

@@ -119,11 +119,14 @@ class VqImageFile(ImageFile.ImageFile):
         self._mode = MODES[header.channels]
         self._channels = header.channels
         self._codebook_bytes = header.codebook_bytes
+        self._blocks = header.block != (1, 1)
         self.info.update(
             bits=header.bits,
             coding=header.coding,
             codebook_entries=header.codebook_entries,
         )
+        if self._blocks:
+            self.info["block"] = header.block
         self.tile = [_tile(self._size)]
 
     def draft(
@@ -131,8 +134,9 @@ class VqImageFile(ImageFile.ImageFile):
     ) -> tuple[str, tuple[int, int, int, int]] | None:
         """Before loading, ``draft("P", None)`` switches to the palette form (see the module
         docstring); any other request changes nothing. Size requests are ignored: labels
-        cannot be decoded at a reduced scale, so ``thumbnail`` resamples the full image."""
-        if mode != "P" or self.mode == "P" or not self.tile:
+        cannot be decoded at a reduced scale, so ``thumbnail`` resamples the full image.
+        A block file has no palette form (its codewords are blocks, not colours)."""
+        if mode != "P" or self.mode == "P" or not self.tile or self._blocks:
             return None
         assert self.fp is not None
         self.fp.seek(container.HEADER_BYTES)

@@ -10,6 +10,8 @@ fuzzer starts from real coded data: entropy-coded payloads go to OUT/entropy, en
 (label_coding 2) to OUT/entropy2, packed ones to OUT/packed, and the labels of packed files,
 one a byte, to OUT/roundtrip and OUT/roundtrip2; OUT/roundtrip2 also gets them as runs
 (fuzz_entropy2_roundtrip's layout 1) and a few flat maps with sparse labels (layout 3).
+Block files (spec §4.4) go to OUT/blocks (fuzz_blocks, its own 8-byte header) and, when
+entropy-coded, their label grid's payload to OUT/entropy or OUT/entropy2.
 Files that are not valid are converted as far as their header goes (they seed odd sizes and
 counts); files without the magic, or wider or taller than 65536, are skipped.
 
@@ -41,6 +43,15 @@ def harness_header(bits: int, channels: int, width: int, height: int, entries: i
     return struct.pack("<BHHB", first, width - 1, height - 1, (entries - 1) & 0xFF)
 
 
+def blocks_header(
+    bits: int, channels: int, block: tuple[int, int], width: int, height: int, entries: int
+) -> bytes:
+    """The 8 bytes fuzz_blocks reads (see fuzz/libfuzzer/fuzz_blocks.c)."""
+    first = (bits - 1) | CHANNEL_CODES.get(channels, 3) << 4
+    shape = (block[0] - 1) | (block[1] - 1) << 3
+    return struct.pack("<BBHHH", first, shape, width - 1, height - 1, (entries - 1) & 0xFFFF)
+
+
 def unpack_labels(payload: bytes, count: int, bits: int) -> bytes:
     """Spec §4.1: bits bits a label, most significant bit first (as far as payload goes)."""
     value = int.from_bytes(payload, "big")
@@ -54,12 +65,27 @@ def seeds_of(data: bytes) -> dict[str, bytes]:
     if len(data) < HEADER.size or data[:4] != MAGIC:
         return {}
     fields = HEADER.unpack_from(data)
-    channels, bits, width, height, entries, coding = fields[3:9]
+    channels, bits, width, height, entries, coding, block_width, block_height = fields[3:11]
     payload_bytes = fields[12]
-    if not (1 <= width <= 65536 and 1 <= height <= 65536 and 1 <= bits <= 8):
+    if not (1 <= width <= 65536 and 1 <= height <= 65536 and 1 <= bits <= 16):
         return {}
-    start = HEADER.size + entries * channels
+    if not (1 <= block_width <= 8 and 1 <= block_height <= 8):
+        return {}
+    start = HEADER.size + entries * channels * block_width * block_height
     payload = data[start : min(start + payload_bytes, max(start, len(data) - 4))]
+    if (block_width, block_height) != (1, 1) or bits > 8:
+        seeds = {
+            "blocks": blocks_header(
+                bits, channels, (block_width, block_height), width, height, entries
+            )
+            + payload
+        }
+        # The label grid is what the entropy codings code: columns x rows labels.
+        columns, rows = -(-width // block_width), -(-height // block_height)
+        if coding in (1, 2) and bits <= 8 and columns <= 65536 and rows <= 65536:
+            kind = "entropy" if coding == 1 else "entropy2"
+            seeds[kind] = harness_header(bits, channels, columns, rows, entries) + payload
+        return seeds
     header = harness_header(bits, channels, width, height, entries)
     if coding in (1, 2):
         kind = "entropy" if coding == 1 else "entropy2"
@@ -129,6 +155,10 @@ def sample_files() -> list[bytes]:
                 crop = np.ascontiguousarray(pixels[y : y + rows, x : x + w])
                 for coding in codings:
                     files.append(vqcodec.encode(crop, bits, coding=coding))
+        for block, bits in (((2, 2), 8), ((4, 4), 12), ((3, 2), 5), ((8, 8), 16)):
+            files.append(
+                vqcodec.encode(np.ascontiguousarray(rgb[y : y + h, x : x + w]), bits, block=block)
+            )
     flat = np.full((64, 64), 7, np.uint8)  # long runs: many pending 0xFF bytes, carries
     files += [vqcodec.encode(flat, 1, coding="entropy"), vqcodec.encode(flat, 8)]
     if "entropy2" in codings:  # the run mode, whole rows and spans
@@ -148,7 +178,7 @@ def main() -> None:
     if args.sample:
         inputs += sample_files()
     counts = {}
-    for name in ("entropy", "packed", "roundtrip", "entropy2", "roundtrip2"):
+    for name in ("entropy", "packed", "roundtrip", "entropy2", "roundtrip2", "blocks"):
         (args.out / name).mkdir(parents=True, exist_ok=True)
     # Issue 14's crafted file: 9459 x 9459 gray, a 4-byte payload FF FF FF FF.
     crafted = bytearray(harness_header(1, 1, 9459, 9459, 2)) + b"\xff" * 4

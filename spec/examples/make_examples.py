@@ -64,6 +64,39 @@ def valid_images() -> dict[str, tuple[np.ndarray, int, str]]:
     }
 
 
+def block_images() -> dict[str, tuple[np.ndarray, int, str, tuple[int, int], str]]:
+    """Block files (§4.4), lossless: no more distinct blocks than codewords."""
+    y, x = np.mgrid[:7, :10]
+    rgb = np.stack([x * 25, y * 36, (x + y) % 3 * 100], axis=-1).astype(np.uint8)
+    gray = ((np.arange(16 * 12).reshape(12, 16) * 37) % 251).astype(np.uint8)
+    y, x = np.mgrid[:24, :32]
+    palette = np.array([[230, 40, 40], [40, 200, 60], [30, 60, 220], [250, 250, 250]], np.uint8)
+    tiles = palette[((x // 4) + (y // 4) * 2) % 4]
+    return {
+        "rgb-10x7-block4x4-bits4": (
+            rgb,
+            4,
+            "4x4 blocks over a 10x7 image: the right and bottom blocks cut at the edges",
+            (4, 4),
+            "packed",
+        ),
+        "gray-16x12-block2x2-bits10": (
+            gray,
+            10,
+            "10-bit labels, packed: 48 distinct 2x2 blocks, lossless",
+            (2, 2),
+            "packed",
+        ),
+        "rgb-32x24-block2x2-bits3-entropy2": (
+            tiles,
+            3,
+            "entropy2 coding of the 16x12 label grid of 2x2 blocks: 4 colours in tiles",
+            (2, 2),
+            "entropy2",
+        ),
+    }
+
+
 def set_field(data: bytes, name: str, value: object) -> bytes:
     """``data`` with one header field set and the CRCs recomputed, so the field is reached."""
     offset, code = container.FIELD_OFFSETS[name]
@@ -104,7 +137,11 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
             "channels 2",
         ),
         "bits-0": (set_field(base, "bits", 0), "bits: 0, must be 1..8", "bits 0"),
-        "bits-9": (set_field(base, "bits", 9), "bits: 9, must be 1..8", "bits 9"),
+        "bits-9": (
+            set_field(base, "bits", 9),
+            "bits: 9, must be 1..8 for 1x1 blocks",
+            "bits 9 for pixels (1x1 blocks)",
+        ),
         "width-0": (set_field(base, "width", 0), "width: 0, must be at least 1", "width 0"),
         "height-0": (set_field(base, "height", 0), "height: 0, must be at least 1", "height 0"),
         "codebook-entries-0": (
@@ -122,10 +159,10 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
             "label_coding: unknown value 7",
             "coding 7",
         ),
-        "block-2x2": (
-            set_field(set_field(base, "block_width", 2), "block_height", 2),
-            "block_width, block_height: 2x2 blocks are not supported",
-            "2x2 blocks, reserved",
+        "block-9x1": (
+            set_field(base, "block_width", 9),
+            "block_width, block_height: 9x1, each must be 1..8",
+            "blocks 9 pixels wide",
         ),
         "reserved-nonzero": (
             set_field(base, "reserved", b"\0\1\0"),
@@ -296,30 +333,65 @@ def invalid_entropy2_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
     }
 
 
+def invalid_block_files(base: bytes, coded: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """Broken block files. ``base`` is gray-16x12-block2x2-bits10 (48 codewords, packed),
+    ``coded`` rgb-32x24-block2x2-bits3-entropy2."""
+    header = container.parse_header(memoryview(base))
+    start = container.HEADER_BYTES + header.codebook_bytes
+    outside = bytearray(base)
+    outside[start] = 0xFF  # the first label's top 8 bits: a label >= 1020, of 48 codewords
+    return {
+        "block-bits-17": (
+            set_field(base, "bits", 17),
+            "bits: 17, must be 1..16 for blocks larger than 1x1",
+            "17-bit labels",
+        ),
+        "block-label-outside-codebook": (
+            container.seal(outside),
+            "payload: a label is outside the codebook (48 entries)",
+            "a 10-bit label with no codeword, valid CRCs",
+        ),
+        "codebook-entries-0-bits16": (
+            set_field(set_field(base, "bits", 16), "codebook_entries", 0),
+            "codebook_entries: 0, must be 1..65535 for bits=16",
+            "an empty codebook at 16 bits (the u16 field holds at most 65535)",
+        ),
+        "entropy2-wide-labels": (
+            set_field(set_field(coded, "bits", 9), "codebook_entries", 4),
+            "label_coding: entropy2 codes labels of at most 8 bits, not 9",
+            "an entropy2 payload of 9-bit labels",
+        ),
+    }
+
+
 def main() -> None:
     manifest: dict[str, list] = {"valid": [], "invalid": []}
     images = [(name, case, "packed") for name, case in valid_images().items()]
     images += [(name, case, "entropy") for name, case in entropy_images().items()]
     images += [(name, case, "entropy2") for name, case in entropy2_images().items()]
-    for name, (image, bits, note), coding in images:
-        data = vqcodec.encode(image, bits, coding=coding)
+    cases = [
+        (name, (image, bits, note, (1, 1), coding)) for name, (image, bits, note), coding in images
+    ]
+    cases += list(block_images().items())
+    for name, (image, bits, note, block, coding) in cases:
+        data = vqcodec.encode(image, bits, coding=coding, block=block)
         assert vqcodec.info(data)["coding"] == coding, name
+        assert np.array_equal(vqcodec.decode(data), image) or block == (1, 1), name
         (HERE / f"{name}.vq").write_bytes(data)
         Image.fromarray(vqcodec.decode(data)).save(HERE / f"{name}.png")
-        manifest["valid"].append(
-            {
-                "file": f"{name}.vq",
-                "image": f"{name}.png",
-                "bits": bits,
-                "coding": coding,
-                "note": note,
-            }
-        )
+        entry = {"file": f"{name}.vq", "image": f"{name}.png", "bits": bits, "coding": coding}
+        if block != (1, 1):
+            entry["block"] = f"{block[0]}x{block[1]}"
+        manifest["valid"].append(entry | {"note": note})
     (HERE / "invalid").mkdir(exist_ok=True)
     base = (HERE / "gray-3x2-bits2.vq").read_bytes()
     broken = invalid_files(base)
     broken |= invalid_entropy_files((HERE / "gray-32x24-bits3-entropy.vq").read_bytes())
     broken |= invalid_entropy2_files((HERE / "gray-32x24-bits3-entropy2.vq").read_bytes())
+    broken |= invalid_block_files(
+        (HERE / "gray-16x12-block2x2-bits10.vq").read_bytes(),
+        (HERE / "rgb-32x24-block2x2-bits3-entropy2.vq").read_bytes(),
+    )
     for name, (data, error, note) in broken.items():
         try:
             vqcodec.decode(data)

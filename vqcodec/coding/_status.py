@@ -49,12 +49,12 @@ def decode_with(
     the output's tail and expanded in place.
     """
     if codebook is None:
-        out = np.empty(header.pixels, np.uint8)
-        used = kernel(payload, header.width, header.height, header.bits, out)
+        out = np.empty(header.labels, np.uint8)
+        used = kernel(payload, header.columns, header.rows, header.bits, out)
     else:
-        out = np.empty((header.pixels, header.channels), np.uint8)
+        out = np.empty((header.labels, header.channels), np.uint8)
         used = kernel(
-            payload, header.width, header.height, header.bits, out, codebook, header.channels
+            payload, header.columns, header.rows, header.bits, out, codebook, header.channels
         )
     check_status(min(used, 0), header)
     if used != len(payload):

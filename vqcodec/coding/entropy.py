@@ -25,9 +25,9 @@ def encode(labels: np.ndarray, header: Header) -> bytes | None:
     """The coded labels, or None when they would not be smaller than the packed payload."""
     labels = np.ascontiguousarray(labels, np.uint8)
     coded = _core.entropy_encode(
-        labels, header.width, header.height, header.bits, header.packed_bytes - 1
+        labels, header.columns, header.rows, header.bits, header.packed_bytes - 1
     )
-    if coded is None or len(coded) < min_entropy_payload(header.pixels):
+    if coded is None or len(coded) < min_entropy_payload(header.labels):
         return None  # cannot happen for a correct coder, but then packed is the safe answer
     return coded
 

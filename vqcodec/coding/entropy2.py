@@ -30,11 +30,11 @@ from ._status import decode_with
 def encode(labels: np.ndarray, header: Header) -> bytes | None:
     """The coded labels, or None when they would not be smaller than the packed payload."""
     labels = np.ascontiguousarray(labels, np.uint8)
-    mode = int(header.channels == 1 and header.bits > 4)
+    mode = int(header.channels == 1 and header.block == (1, 1) and header.bits > 4)
     coded = _core.entropy2_encode(
-        labels, header.width, header.height, header.bits, header.packed_bytes - 1, 0, mode
+        labels, header.columns, header.rows, header.bits, header.packed_bytes - 1, 0, mode
     )
-    if coded is None or len(coded) < min_entropy2_payload(header.pixels):
+    if coded is None or len(coded) < min_entropy2_payload(header.labels):
         return None  # cannot happen for a correct coder, but then packed is the safe answer
     return coded
 

@@ -1,0 +1,196 @@
+/* blocks.c: block vector quantization (spec §3, §4.1 for labels wider than 8 bits, §4.4).
+ *
+ * A block file's labels index code vectors of block_width x block_height pixels. Here: the
+ * packing of labels of up to 16 bits, the decoder's painting of each block's code vector
+ * into the image (cut at its right and bottom edges), and the encoder's nearest-codeword
+ * search over block vectors with the centroid sums of a Lloyd step.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vqcore.h"
+
+/* ---- labels of 1..16 bits, MSB first (spec §4.1) ------------------------------------- */
+
+void vq_pack_wide(const uint16_t *labels, uint64_t count, int bits, uint8_t *out) {
+    uint32_t acc = 0; /* at most 7 + 16 pending bits */
+    int pending = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        acc = acc << bits | labels[i];
+        pending += bits;
+        while (pending >= 8) {
+            pending -= 8;
+            *out++ = (uint8_t)(acc >> pending);
+        }
+        acc &= (1u << pending) - 1;
+    }
+    if (pending) *out = (uint8_t)(acc << (8 - pending));
+}
+
+void vq_unpack_wide(const uint8_t *payload, uint64_t count, int bits, uint16_t *labels) {
+    uint32_t acc = 0, mask = (1u << bits) - 1;
+    int have = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        while (have < bits) {
+            acc = acc << 8 | *payload++;
+            have += 8;
+        }
+        have -= bits;
+        labels[i] = (uint16_t)(acc >> have & mask);
+        acc &= (1u << have) - 1;
+    }
+}
+
+/* ---- decoding: each label's code vector into its block of the image ------------------ */
+
+int vq_paint(const uint16_t *labels, uint32_t width, uint32_t height, int block_width,
+             int block_height, const uint8_t *codebook, int entries, int channels,
+             uint8_t *out) {
+    const uint32_t columns = (width + block_width - 1) / block_width;
+    const uint32_t rows = (height + block_height - 1) / block_height;
+    const size_t entry = (size_t)block_width * block_height * channels;
+    const size_t block_row = (size_t)block_width * channels, image_row = (size_t)width * channels;
+    unsigned outside = 0;
+    for (uint32_t by = 0; by < rows; by++) {
+        const uint64_t y = (uint64_t)by * block_height;
+        const int tall = height - y < (uint64_t)block_height ? (int)(height - y) : block_height;
+        uint8_t *top = out + y * image_row;
+        for (uint32_t bx = 0; bx < columns; bx++) {
+            unsigned label = labels[(size_t)by * columns + bx];
+            outside |= label >= (unsigned)entries;
+            if (label >= (unsigned)entries) label = 0;
+            const uint8_t *code = codebook + label * entry;
+            const size_t x = (size_t)bx * block_width;
+            const size_t wide =
+                (width - x < (size_t)block_width ? width - x : (size_t)block_width) * channels;
+            uint8_t *o = top + x * channels;
+            for (int r = 0; r < tall; r++) memcpy(o + r * image_row, code + r * block_row, wide);
+        }
+    }
+    return outside ? VQ_ERR_LABEL : VQ_OK;
+}
+
+/* ---- encoding: the nearest codeword of each block vector ------------------------------ */
+
+/* Codewords in ascending order of their component sums. For a vector x of sum s and a
+ * codeword c of sum t, (s - t)**2 / dim <= |x - c|**2 (Cauchy-Schwarz with the all-ones
+ * vector), so the search walks out from x's place in this order and stops in each direction
+ * once that bound passes the best distance found (mean-ordered search), and a distance stops
+ * being summed once it passes the best (partial distance search). */
+typedef struct {
+    float sum;
+    int index;
+} ranked;
+
+static int by_sum(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->sum != y->sum) return x->sum < y->sum ? -1 : 1;
+    return x->index - y->index;
+}
+
+/* |x - c|**2, or a value above best as soon as the partial sum passes it; 8 components a
+ * step, so the step vectorizes. */
+static inline float distance(const float *x, const float *c, int dim, float best) {
+    float total = 0;
+    int d = 0;
+    for (; d + 8 <= dim; d += 8) {
+        float part = 0;
+        for (int j = 0; j < 8; j++) {
+            float e = x[d + j] - c[d + j];
+            part += e * e;
+        }
+        total += part;
+        if (total > best) return total;
+    }
+    for (; d < dim; d++) {
+        float e = x[d] - c[d];
+        total += e * e;
+    }
+    return total;
+}
+
+int vq_block_nearest(const uint8_t *vectors, uint64_t n, int dim, const float *codebook,
+                     int entries, uint16_t *labels, float *distances) {
+    if (dim < 1 || dim > VQ_MAX_BLOCK_DIM || entries < 1 || entries > 65536) return VQ_ERR_ARGS;
+    ranked *order = malloc(sizeof(ranked) * entries);
+    float *sorted = malloc(sizeof(float) * entries * dim);
+    float *sums = malloc(sizeof(float) * entries);
+    if (!order || !sorted || !sums) {
+        free(order), free(sorted), free(sums);
+        return VQ_ERR_NOMEM;
+    }
+    for (int k = 0; k < entries; k++) {
+        double s = 0;
+        for (int d = 0; d < dim; d++) s += codebook[(size_t)k * dim + d];
+        order[k].sum = (float)s;
+        order[k].index = k;
+    }
+    qsort(order, entries, sizeof(ranked), by_sum);
+    for (int k = 0; k < entries; k++) {
+        memcpy(sorted + (size_t)k * dim, codebook + (size_t)order[k].index * dim,
+               sizeof(float) * dim);
+        sums[k] = order[k].sum;
+    }
+    float x[VQ_MAX_BLOCK_DIM];
+    for (uint64_t i = 0; i < n; i++) {
+        const uint8_t *v = vectors + i * dim;
+        float s = 0;
+        for (int d = 0; d < dim; d++) s += (x[d] = v[d]);
+        int low = 0, high = entries; /* the first codeword whose sum is >= s */
+        while (low < high) {
+            int mid = (low + high) / 2;
+            if (sums[mid] < s) low = mid + 1;
+            else high = mid;
+        }
+        int start = low < entries ? low : entries - 1;
+        float best = distance(x, sorted + (size_t)start * dim, dim, 3.4e38f);
+        int found = start;
+        /* Outward from start, up and down in turn, each direction until its bound fails.
+         * The bound is compared in double with a relative margin, so that float rounding
+         * of the sums never prunes a codeword that could win. */
+        int up = start + 1, down = start - 1;
+        while (up < entries || down >= 0) {
+            if (up < entries) {
+                double gap = (double)sums[up] - s;
+                if (gap * gap > ((double)best * dim) * (1 + 1e-6) + 1e-3) {
+                    up = entries;
+                } else {
+                    float e = distance(x, sorted + (size_t)up * dim, dim, best);
+                    if (e < best || (e == best && order[up].index < order[found].index))
+                        best = e, found = up;
+                    up++;
+                }
+            }
+            if (down >= 0) {
+                double gap = s - (double)sums[down];
+                if (gap * gap > ((double)best * dim) * (1 + 1e-6) + 1e-3) {
+                    down = -1;
+                } else {
+                    float e = distance(x, sorted + (size_t)down * dim, dim, best);
+                    if (e < best || (e == best && order[down].index < order[found].index))
+                        best = e, found = down;
+                    down--;
+                }
+            }
+        }
+        labels[i] = (uint16_t)order[found].index;
+        if (distances) distances[i] = best;
+    }
+    free(order), free(sorted), free(sums);
+    return VQ_OK;
+}
+
+int vq_block_sums(const uint8_t *vectors, uint64_t n, int dim, const uint16_t *labels,
+                  int entries, double *sums, uint64_t *counts) {
+    memset(sums, 0, sizeof(double) * entries * dim);
+    memset(counts, 0, sizeof(uint64_t) * entries);
+    for (uint64_t i = 0; i < n; i++) {
+        unsigned k = labels[i];
+        if (k >= (unsigned)entries) return VQ_ERR_LABEL;
+        const uint8_t *v = vectors + i * dim;
+        double *s = sums + (size_t)k * dim;
+        for (int d = 0; d < dim; d++) s[d] += v[d];
+        counts[k]++;
+    }
+    return VQ_OK;
+}
