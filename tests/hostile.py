@@ -8,7 +8,7 @@ import vqcodec
 BLAMED = {
     "magic", "version", "header_crc", "flags", "channels", "bits", "width", "height",
     "width, height", "codebook_entries", "label_coding", "block_width, block_height",
-    "reserved", "payload_bytes", "header", "file", "data_crc", "payload",
+    "reserved", "payload_bytes", "header", "file", "data_crc", "payload", "codebook",
 }  # fmt: skip
 
 

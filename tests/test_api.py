@@ -15,6 +15,8 @@ GRADIENT = np.arange(256, dtype=np.uint8).reshape(16, 16)
 def test_public_names():
     assert set(vqcodec.__all__) == {
         "encode",
+        "train",
+        "Codebook",
         "decode",
         "read",
         "write",

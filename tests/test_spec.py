@@ -53,7 +53,12 @@ def test_worked_example_hex_dump_is_the_example_file():
 def test_valid_example_decodes_to_its_image(case):
     data = (EXAMPLES / case["file"]).read_bytes()
     expected = np.asarray(Image.open(EXAMPLES / case["image"]))
-    np.testing.assert_array_equal(vqcodec.decode(data), expected)
+    np.testing.assert_array_equal(vqcodec.decode(data, codebook=book_of(case)), expected)
+
+
+def book_of(case: dict) -> vqcodec.Codebook | None:
+    """The shared codebook (spec §12) an example names, if any."""
+    return vqcodec.Codebook.load(EXAMPLES / case["codebook"]) if "codebook" in case else None
 
 
 @pytest.mark.parametrize("case", MANIFEST["valid"], ids=lambda case: case["file"])
@@ -61,7 +66,10 @@ def test_encoder_reproduces_valid_example(case):
     """The examples are lossless or gray (exact), so any correct encoder gives these bytes."""
     image = np.asarray(Image.open(EXAMPLES / case["image"]))
     block = tuple(int(side) for side in case.get("block", "1x1").split("x"))
-    data = vqcodec.encode(image, case["bits"], coding=case["coding"], block=block)
+    if "codebook" in case:
+        data = vqcodec.encode(image, coding=case["coding"], codebook=book_of(case))
+    else:
+        data = vqcodec.encode(image, case["bits"], coding=case["coding"], block=block)
     assert data == (EXAMPLES / case["file"]).read_bytes()
 
 
@@ -69,7 +77,7 @@ def test_encoder_reproduces_valid_example(case):
 def test_invalid_example_raises_its_error(case):
     data = (EXAMPLES / case["file"]).read_bytes()
     with pytest.raises(vqcodec.FormatError) as caught:
-        vqcodec.decode(data)
+        vqcodec.decode(data, codebook=book_of(case))
     assert case["error"] in str(caught.value)
 
 

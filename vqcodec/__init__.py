@@ -10,8 +10,20 @@ An image becomes a codebook of at most 2**bits colours plus one label per pixel,
 (3, 4)
 """
 
+from .books import Codebook, train
 from .codec import TargetError, decode, encode, info, read, write
 from .errors import FormatError, VQError
 
-__all__ = ["FormatError", "TargetError", "VQError", "decode", "encode", "info", "read", "write"]
+__all__ = [
+    "Codebook",
+    "FormatError",
+    "TargetError",
+    "VQError",
+    "decode",
+    "encode",
+    "info",
+    "read",
+    "train",
+    "write",
+]
 __version__ = "0.1.0"

@@ -139,6 +139,7 @@ class Settings:
     skip_if_larger: bool = False
     format: str | None = None  # decode
     quality: int | None = None  # decode
+    codebook: Any = None  # decode: the --codebook given (a vqcodec.Codebook), else looked up
 
 
 @dataclasses.dataclass
@@ -186,6 +187,7 @@ def run(args: argparse.Namespace, added: str) -> int:
                 "max_bytes": args.max_bytes,
                 "dither": args.dither,
                 "block": args.block,
+                "codebook": args.book,
             }
             if args.command == "encode"
             else {}
@@ -193,6 +195,7 @@ def run(args: argparse.Namespace, added: str) -> int:
         skip_if_larger=getattr(args, "skip_if_larger", False),
         format=getattr(args, "format", None),
         quality=getattr(args, "quality", None),
+        codebook=args.book if args.command == "decode" else None,
     )
     extensions = {".vq"} if args.command == "decode" else image_extensions()
     plan = make_plan(
@@ -697,7 +700,12 @@ def _encode(job: Job, settings: Settings, record: dict[str, Any]) -> int:
     image = open_image(job.input, settings.max_pixels)
     pixels = to_array(image, settings.max_pixels)
     del image  # as cli does: Pillow's copy goes before the encoder's work
-    data = codec.encode(pixels, max_pixels=settings.max_pixels, **settings.encode_options)
+    try:
+        data = codec.encode(pixels, max_pixels=settings.max_pixels, **settings.encode_options)
+    except ValueError as error:
+        if settings.encode_options.get("codebook") is None:
+            raise
+        raise cli.UserError(job.input, str(error)) from None  # an image the book cannot take
     header, codebook, labels = codec.decode_parts(data, max_pixels=0)
     psnr = codec.decoded_psnr(pixels, header, codebook, labels)
     record.update(
@@ -722,7 +730,10 @@ def _decode(job: Job, settings: Settings, record: dict[str, Any]) -> int:
     except VQError as error:
         raise cli.UserError(job.output, f"{error}; or give --format NAME") from None
     data = _io.read_container(job.input, settings.max_pixels)
-    header, codebook, labels = codec.decode_parts(data, max_pixels=settings.max_pixels)
+    book = settings.codebook or codec.find_codebook(data, job.input)
+    header, codebook, labels = codec.decode_parts(
+        data, max_pixels=settings.max_pixels, codebook=book
+    )
     rendered = io.BytesIO()
     try:
         codec.save_parts(rendered, header, codebook, labels, format=fmt, quality=settings.quality)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from . import __version__, _io, codec, compare, container
+from . import __version__, _io, books, codec, compare, container
 from ._atomic import check_destination, write_bytes
 from .errors import VQError
 from .images import open_image, output_format, to_array
@@ -212,6 +212,12 @@ def make_parser() -> argparse.ArgumentParser:
         "--max-bytes, the most the search may choose (default 8, or 16 with --block)",
     )
     encode.add_argument(
+        "--codebook",
+        metavar="BOOK",
+        help="label blocks with the shared codebook BOOK (a .vqb from vqcodec train): the "
+        ".vq names it instead of holding it, and takes its block and bits",
+    )
+    encode.add_argument(
         "--block",
         type=_block,
         default=(1, 1),
@@ -296,6 +302,12 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="Q",
         help="0..100, for a lossy output: JPEG (default 90), or WebP, which it makes lossy",
     )
+    decode.add_argument(
+        "--codebook",
+        metavar="BOOK",
+        help="the shared codebook (.vqb) of files that name one (default: the .vqb beside "
+        "each file whose SHA-256 they name)",
+    )
     decode.add_argument("-f", "--force", action="store_true", help="overwrite OUTPUT")
     decode.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but errors (exit codes tell)"
@@ -303,6 +315,36 @@ def make_parser() -> argparse.ArgumentParser:
     _add_max_pixels(decode, "a larger file is refused from its header")
     _add_batch_options(decode)
     decode.set_defaults(run=_decode)
+
+    train = commands.add_parser(
+        "train",
+        help="images -> a shared codebook of blocks (.vqb) for encode --codebook",
+        epilog=_EXIT_HELP,
+        allow_abbrev=False,
+    )
+    train.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="SRC",
+        help="training images: files, folders (walked for images) or quoted globs; all gray, "
+        "all RGB or all RGBA",
+    )
+    train.add_argument("-o", "--output", required=True, metavar="BOOK", help="the .vqb to write")
+    train.add_argument(
+        "--block", type=_block, default=(4, 4), metavar="WxH", help="block shape (default 4x4)"
+    )
+    train.add_argument(
+        "-b",
+        "--bits",
+        type=_label_bits,
+        default=8,
+        help=f"bits a label: at most 2**BITS codewords, 1..{container.MAX_BLOCK_BITS} (default 8)",
+    )
+    train.add_argument("--seed", type=_seed, default=0, help="training seed, >= 0 (default 0)")
+    train.add_argument("-f", "--force", action="store_true", help="overwrite BOOK")
+    train.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    _add_max_pixels(train, "a larger image is refused before it is decoded")
+    train.set_defaults(run=_train)
 
     info = commands.add_parser("info", help="header fields and section sizes of a .vq file")
     info.add_argument("inputs", nargs="+", metavar="FILE", help=".vq file(s); - reads stdin")
@@ -415,6 +457,7 @@ def _add_max_pixels(command: argparse.ArgumentParser, what: str) -> None:
 
 
 def _encode(args: argparse.Namespace) -> int:
+    args.book = _load_book(args.codebook)
     if args.batch:
         from . import batch  # process pools and all: only for a batch
 
@@ -422,6 +465,49 @@ def _encode(args: argparse.Namespace) -> int:
     _make_out_dir(args.out_dir)
     written: dict[str, str] = {}
     return _each(args.inputs, lambda source: _encode_one(args, source, written))
+
+
+def _load_book(path: str | None) -> books.Codebook | None:
+    if path is None:
+        return None
+    try:
+        return books.Codebook.load(path)
+    except (VQError, OSError) as error:
+        raise UserError(
+            path, str(error.strerror if isinstance(error, OSError) else error)
+        ) from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    from . import batch  # the folder walk and glob of batches
+
+    problems: list[str] = []
+    sources = [
+        path
+        for argument in args.inputs
+        for path, _, _ in batch._expand(argument, batch.image_extensions(), "\0", problems)
+    ]
+    if problems:
+        raise UserError(problems[0].partition(": ")[0], problems[0].partition(": ")[2])
+    if os.path.lexists(args.output) and not args.force:
+        raise UserError(args.output, "exists (use -f to replace it)")
+    shown = _shown(args.output)
+
+    try:
+        book = books.train(
+            sources, args.bits, args.block, seed=args.seed, max_pixels=args.max_pixels
+        )
+    except ValueError as error:  # images of mixed kinds
+        raise UserError(shown, str(error)) from None
+    book.save(args.output, overwrite=args.force)
+    if not args.quiet:
+        _say(
+            f"{shown}: {len(sources)} images -> {len(book.vectors)} codewords of "
+            f"{args.block[0]}x{args.block[1]} blocks, {book.channels} channel(s), "
+            f"bits {book.bits}, {len(book.data):,} bytes, sha256 {book.digest.hex()[:16]}",
+            sys.stderr,
+        )
+    return EXIT_OK
 
 
 def _encode_one(args: argparse.Namespace, source: str, written: dict[str, str]) -> int:
@@ -434,17 +520,23 @@ def _encode_one(args: argparse.Namespace, source: str, written: dict[str, str]) 
         image, input_bytes = open_image(source, args.max_pixels), os.stat(source).st_size
     pixels = to_array(image, args.max_pixels)
     del image  # its pixels live on in ``pixels``: free Pillow's copy before the encoder's work
-    data = codec.encode(
-        pixels,
-        args.bits,
-        coding=args.coding,
-        seed=args.seed,
-        max_pixels=args.max_pixels,
-        target_psnr=args.target_psnr,
-        max_bytes=args.max_bytes,
-        dither=args.dither,
-        block=args.block,
-    )
+    try:
+        data = codec.encode(
+            pixels,
+            args.bits,
+            coding=args.coding,
+            seed=args.seed,
+            max_pixels=args.max_pixels,
+            target_psnr=args.target_psnr,
+            max_bytes=args.max_bytes,
+            dither=args.dither,
+            block=args.block,
+            codebook=args.book,
+        )
+    except ValueError as error:
+        if args.book is None:
+            raise
+        raise UserError(_shown(source), str(error)) from None  # an image the book cannot take
     if args.skip_if_larger and len(data) >= input_bytes:
         if not args.quiet:
             _say(
@@ -464,7 +556,8 @@ def _encode_one(args: argparse.Namespace, source: str, written: dict[str, str]) 
         _say(f"vqcodec: {_shown(source)}: {choice}", sys.stderr)
     coding = meta["coding"]
     if coding != args.coding:
-        coding += f" ({args.coding} would not be smaller)"
+        why = "takes labels of at most 8 bits" if meta["bits"] > 8 else "would not be smaller"
+        coding += f" ({args.coding} {why})"
     _say(
         f"{_shown(source)} -> {_shown(output, STDOUT_NAME)}: {meta['width']}x{meta['height']}, "
         f"{meta['channels']} channel(s), bits {meta['bits']}, "
@@ -487,6 +580,7 @@ def _choice(args: argparse.Namespace, data: bytes, pixels: np.ndarray, bits: int
 
 
 def _decode(args: argparse.Namespace) -> int:
+    args.book = _load_book(args.codebook)
     if args.batch:
         from . import batch  # process pools and all: only for a batch
 
@@ -508,7 +602,8 @@ def _decode_one(args: argparse.Namespace, source: str, written: dict[str, str]) 
     except VQError as error:
         raise UserError(output, f"{error}; or give --format NAME") from None
     data = _io.read_container(sys.stdin.buffer if source == STDIO else source, args.max_pixels)
-    parts = codec.decode_parts(data, max_pixels=args.max_pixels)
+    book = args.book or codec.find_codebook(data, source)
+    parts = codec.decode_parts(data, max_pixels=args.max_pixels, codebook=book)
     # stdout gets the whole file or nothing, as a path does (save_parts writes it atomically)
     destination = io.BytesIO() if output == STDIO else output
     try:
@@ -794,6 +889,10 @@ def _settle_names(args: argparse.Namespace) -> str | None:
             return f"bits must be 1..{most} without --block (pixels), not {args.bits}"
         if args.dither and args.block != (1, 1):
             return "--dither works on pixels, not on blocks: give --dither or --block"
+        if args.codebook is not None and (
+            args.target_psnr is not None or args.max_bytes is not None or args.dither
+        ):
+            return "--codebook fixes the bits: no --target-psnr, --max-bytes or --dither"
     to_stdout = args.output == STDIO or (args.output is None and STDIO in inputs)
     if args.command == "decode" and to_stdout and args.format is None:
         return "writing to stdout needs --format NAME (png, webp, jpeg, ...)"

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _core, _io, blocks, container
 from ._atomic import write_bytes
+from .books import Codebook, beside
 from .coding import CODINGS, packed
 from .container import LabelCoding
 from .errors import FormatError, VQError
@@ -44,6 +45,7 @@ def encode(
     max_bytes: int | None = None,
     dither: float = 0.0,
     block: tuple[int, int] = (1, 1),
+    codebook: Codebook | None = None,
 ) -> bytes:
     """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
 
@@ -73,12 +75,21 @@ def encode(
     file can take less than one bit a pixel; ``bits`` is then 1..16 (the entropy codings
     take labels of at most 8 bits; wider ones are packed). No dithering with blocks.
 
+    ``codebook``, a shared :class:`vqcodec.Codebook` (``vqcodec.train``), labels the image's
+    blocks with its codewords: the file names the codebook by its SHA-256 instead of holding
+    it (spec §12), and decoding needs it. ``bits`` and ``block`` are the codebook's (give
+    them only to check that); no targets or dithering then.
+
     >>> data = vqcodec.encode(np.zeros((2, 3), np.uint8), bits=2)
     >>> vqcodec.decode(data).shape
     (2, 3)
     >>> vqcodec.info(vqcodec.encode(photo, target_psnr=35))["bits"]
     5
     """
+    if codebook is not None:
+        return _encode_with_book(
+            image, codebook, bits, block, coding, max_pixels, target_psnr, max_bytes, dither
+        )
     block = check_block(block)
     most = container.max_bits(block)
     if bits is not None:
@@ -173,6 +184,56 @@ def _check_targets(
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be > 0, not {max_bytes}")
     return target_psnr, max_bytes
+
+
+def _encode_with_book(
+    image: ImageLike,
+    book: Codebook,
+    bits: int | None,
+    block: tuple[int, int],
+    coding: str,
+    max_pixels: int | None,
+    target_psnr: float | None,
+    max_bytes: int | None,
+    dither: float,
+) -> bytes:
+    """``encode`` with a shared codebook (spec §12)."""
+    if not isinstance(book, Codebook):
+        raise TypeError(f"codebook must be a vqcodec.Codebook, not {type(book).__name__}")
+    if target_psnr is not None or max_bytes is not None or dither:
+        raise ValueError("a shared codebook fixes bits: no target_psnr, max_bytes or dither")
+    if bits is not None and bits != book.bits:
+        raise ValueError(f"bits {bits}, but the codebook's labels have {book.bits}")
+    if check_block(block) not in ((1, 1), book.block):
+        raise ValueError(f"block {block}, but the codebook's blocks are {book.block}")
+    if coding not in container.CODING_NAMES:
+        raise ValueError(f"coding must be one of {sorted(container.CODING_NAMES)}, not {coding!r}")
+    pixels = to_array(image, max_pixels)
+    height, width, channels = pixels.shape
+    if channels != book.channels:
+        raise ValueError(
+            f"the image has {channels} channel(s), the codebook's blocks {book.channels}"
+        )
+    labels, _ = blocks.nearest(blocks.to_vectors(pixels, book.block), book.vectors)
+    header = container.Header(
+        width=width,
+        height=height,
+        channels=channels,
+        bits=book.bits,
+        codebook_entries=len(book.vectors),
+        payload_bytes=0,
+        block_width=book.block[0],
+        block_height=book.block[1],
+        flags=container.FLAG_EXTERNAL_CODEBOOK,
+    )
+    used = container.CODING_NAMES[coding]
+    if book.bits > container.MAX_BITS:
+        used = LabelCoding.PACKED
+    payload = CODINGS[used].encode(labels, header) if used != LabelCoding.PACKED else None
+    if payload is None:
+        used, payload = LabelCoding.PACKED, packed.encode(labels, header)
+    header = replace(header, payload_bytes=len(payload), label_coding=used)
+    return container.build(header, book.digest, payload)
 
 
 def check_block(block: object) -> tuple[int, int]:
@@ -310,17 +371,24 @@ def paint(
     return out
 
 
-def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = None) -> np.ndarray:
+def decode(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_pixels: int | None = None,
+    codebook: Codebook | None = None,
+) -> np.ndarray:
     """Decode .vq bytes to a uint8 array: (H, W) for gray, (H, W, C) for colour.
 
     Raises :class:`vqcodec.FormatError` for anything that breaks the spec; its ``field``
     names the field or section at fault. ``max_pixels`` as for :func:`encode`.
+    ``codebook``: the shared codebook a file made with one names (spec §12); a missing or
+    different one is a FormatError naming the SHA-256 the file wants.
 
     >>> image = vqcodec.decode(open("photo.vq", "rb").read())
     >>> image.shape, image.dtype
     ((512, 512, 3), dtype('uint8'))
     """
-    header, codebook, payload = _checked(data, max_pixels)
+    header, codebook, payload = _checked(data, max_pixels, codebook)
     if header.block != (1, 1):
         labels = CODINGS[header.label_coding].decode(payload, header)
         pixels = paint(header.width, header.height, header.block, codebook, labels)
@@ -332,27 +400,60 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int | None = Non
 
 
 def decode_parts(
-    data: bytes | bytearray | memoryview, *, max_pixels: int | None = None
+    data: bytes | bytearray | memoryview,
+    *,
+    max_pixels: int | None = None,
+    codebook: Codebook | None = None,
 ) -> tuple[container.Header, np.ndarray, np.ndarray]:
     """The header, the (K, bw*bh*C) codebook and the labels (one a block, row-major; uint16
     when wider than 8 bits) of .vq bytes, all checked."""
-    header, codebook, payload = _checked(data, max_pixels)
-    return header, codebook, CODINGS[header.label_coding].decode(payload, header)
+    header, entries, payload = _checked(data, max_pixels, codebook)
+    return header, entries, CODINGS[header.label_coding].decode(payload, header)
 
 
 def _checked(
-    data: bytes | bytearray | memoryview, max_pixels: int | None
+    data: bytes | bytearray | memoryview, max_pixels: int | None, book: Codebook | None = None
 ) -> tuple[container.Header, np.ndarray, memoryview]:
     """Container checks (spec §6, 1-7): the header, the (K, C) codebook and the payload."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
     parsed = container.parse(_io.byte_view(data), max_pixels)
     header = parsed.header
+    if header.external:
+        return header, _shared_entries(header, bytes(parsed.codebook), book), parsed.payload
     codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.entry_bytes)
     return header, codebook, parsed.payload
 
 
-def read(source: _io.Source, *, max_pixels: int | None = None) -> np.ndarray:
+def _shared_entries(header: container.Header, wanted: bytes, book: Codebook | None) -> np.ndarray:
+    """The entries of the shared codebook a file names (spec §12), after checking that
+    ``book`` is that codebook and fits the file."""
+    name = f"sha256 {wanted.hex()}"
+    if book is None:
+        raise FormatError(
+            "codebook",
+            f"the file's codebook is kept in a codebook file ({name}): give it (codebook=, "
+            "or --codebook), or put it beside the file",
+        )
+    if book.digest != wanted:
+        raise FormatError(
+            "codebook",
+            f"the file names codebook {name}, and the one given is sha256 {book.digest.hex()}",
+        )
+    facts = (header.channels, header.block, header.bits, header.codebook_entries)
+    if facts != (book.channels, book.block, book.bits, len(book.vectors)):
+        raise FormatError(
+            "codebook",
+            f"codebook {name} holds {len(book.vectors)} entries of {book.block[0]}x"
+            f"{book.block[1]} blocks of {book.channels} channel(s) at {book.bits} bits, and "
+            "the file's header says otherwise",
+        )
+    return book.vectors
+
+
+def read(
+    source: _io.Source, *, max_pixels: int | None = None, codebook: Codebook | None = None
+) -> np.ndarray:
     """Read and decode a .vq file: a path, a binary file object (read from where it
     stands, left open) or the file's bytes. ``max_pixels`` as for :func:`encode`.
 
@@ -361,7 +462,18 @@ def read(source: _io.Source, *, max_pixels: int | None = None) -> np.ndarray:
 
     >>> image = vqcodec.read("photo.vq")
     """
-    return decode(_io.read_container(source, max_pixels), max_pixels=max_pixels)
+    data = _io.read_container(source, max_pixels)
+    return decode(data, max_pixels=max_pixels, codebook=codebook or find_codebook(data, source))
+
+
+def find_codebook(data: bytes | memoryview, source: object) -> Codebook | None:
+    """For a file that names a shared codebook (spec §12) read from a path: the codebook
+    file beside it with that SHA-256, or None."""
+    header = container.parse_header(memoryview(data).cast("B"), max_pixels=0)
+    if not header.external or not _io.is_path(source):
+        return None
+    start = container.HEADER_BYTES
+    return beside(source, bytes(memoryview(data)[start : start + container.DIGEST_BYTES]))  # type: ignore[arg-type]
 
 
 def write(
@@ -410,6 +522,7 @@ def header_fields(header: container.Header) -> dict[str, Any]:
         "block_width": header.block_width,
         "block_height": header.block_height,
         "flags": header.flags,
+        "codebook": "external" if header.external else "in the file",
         "header_bytes": container.HEADER_BYTES,
         "codebook_bytes": header.codebook_bytes,
         "payload_bytes": header.payload_bytes,

@@ -9,6 +9,7 @@ that happens before any buffer the size of the image is allocated (spec §6).
 from __future__ import annotations
 
 import enum
+import hashlib
 import struct
 import zlib
 from dataclasses import dataclass
@@ -95,7 +96,10 @@ ENTROPY_PIXELS_PER_BYTE = 1 << 14
 MIN_ENTROPY2_PAYLOAD = 8
 ENTROPY2_PIXELS_PER_BYTE = 1 << 25
 
-FLAG_EXTERNAL_CODEBOOK = 0x01  # spec §2: reserved for a codebook kept in another file
+FLAG_EXTERNAL_CODEBOOK = 0x01  # spec §2, §12: the codebook is kept in a codebook file
+# Spec §12: a file with an external codebook holds, in the codebook section, the SHA-256 of
+# the codebook file's bytes.
+DIGEST_BYTES = 32
 
 # This implementation's limit, not the format's (spec §6): the same default as Pillow's
 # Image.MAX_IMAGE_PIXELS. Readers and the encoder take max_pixels= to change it per call;
@@ -173,8 +177,14 @@ class Header:
         return self.block_width * self.block_height * self.channels
 
     @property
+    def external(self) -> bool:
+        """Whether the codebook is kept in a codebook file (spec §12)."""
+        return bool(self.flags & FLAG_EXTERNAL_CODEBOOK)
+
+    @property
     def codebook_bytes(self) -> int:
-        return self.codebook_entries * self.entry_bytes
+        """The codebook section: the entries, or an external codebook's SHA-256."""
+        return DIGEST_BYTES if self.external else self.codebook_entries * self.entry_bytes
 
     @property
     def packed_bytes(self) -> int:
@@ -329,9 +339,7 @@ def check_pixels(width: int, height: int, max_pixels: int | None, field: str) ->
 
 def _check_fields(values: dict) -> None:
     flags = values["flags"]
-    if flags & FLAG_EXTERNAL_CODEBOOK:
-        raise FormatError("flags", "external codebook (bit 0) is not supported by this reader")
-    if flags:
+    if flags & ~FLAG_EXTERNAL_CODEBOOK:
         raise FormatError("flags", f"unknown bits set (0x{flags:02x}); they must be zero")
     if values["channels"] not in CHANNEL_COUNTS:
         raise FormatError("channels", f"{values['channels']}, must be 1, 3 or 4")
@@ -360,3 +368,106 @@ def _check_fields(values: dict) -> None:
         )
     if values["reserved"] != b"\0\0\0":
         raise FormatError("reserved", "must be zero")
+
+
+# --- codebook files (.vqb, spec §12) --------------------------------------------------------
+
+BOOK_MAGIC = b"\x89VQB"
+BOOK_VERSION = 1
+BOOK_FIELDS = (
+    ("magic", "4s"),
+    ("version", "B"),
+    ("channels", "B"),
+    ("block_width", "B"),
+    ("block_height", "B"),
+    ("bits", "B"),
+    ("reserved", "B"),
+    ("codebook_entries", "H"),
+    ("header_crc", "I"),
+)
+_BOOK_HEADER = struct.Struct("<" + "".join(code for _, code in BOOK_FIELDS))
+BOOK_HEADER_BYTES = _BOOK_HEADER.size  # 16
+
+
+@dataclass(frozen=True)
+class BookHeader:
+    """A codebook file's fields: what its entries are, and the labels that index them."""
+
+    channels: int
+    block_width: int
+    block_height: int
+    bits: int
+    codebook_entries: int
+
+    @property
+    def block(self) -> tuple[int, int]:
+        return self.block_width, self.block_height
+
+    @property
+    def entry_bytes(self) -> int:
+        return self.block_width * self.block_height * self.channels
+
+    @property
+    def file_bytes(self) -> int:
+        return BOOK_HEADER_BYTES + self.codebook_entries * self.entry_bytes + TRAILER_BYTES
+
+
+def digest(book: bytes | memoryview) -> bytes:
+    """What a .vq file stores to name its codebook file: the SHA-256 of the file's bytes."""
+    return hashlib.sha256(book).digest()
+
+
+def build_book(header: BookHeader, codebook: bytes) -> bytes:
+    """A codebook file's bytes (spec §12); the caller guarantees codebook matches header."""
+    fields = _BOOK_HEADER.pack(
+        BOOK_MAGIC,
+        BOOK_VERSION,
+        header.channels,
+        header.block_width,
+        header.block_height,
+        header.bits,
+        0,
+        header.codebook_entries,
+        0,
+    )[: BOOK_HEADER_BYTES - 4]
+    crc = _CRC.pack(zlib.crc32(fields))
+    return b"".join((fields, crc, codebook, _CRC.pack(zlib.crc32(codebook))))
+
+
+def parse_book(data: bytes | bytearray | memoryview) -> tuple[BookHeader, memoryview]:
+    """Check a codebook file against spec §12: its header and its (K x entry) entries."""
+    view = memoryview(data).cast("B")
+    if len(view) < BOOK_HEADER_BYTES or bytes(view[:4]) != BOOK_MAGIC:
+        raise FormatError("magic", "not a .vqb codebook file")
+    values = dict(
+        zip((name for name, _ in BOOK_FIELDS), _BOOK_HEADER.unpack_from(view), strict=True)
+    )
+    if values["version"] != BOOK_VERSION:
+        raise FormatError("version", f"{values['version']} is not supported (this reader knows 1)")
+    if zlib.crc32(view[: BOOK_HEADER_BYTES - 4]) != values["header_crc"]:
+        raise FormatError("header_crc", "checksum mismatch over the header (corrupt file)")
+    if values["channels"] not in CHANNEL_COUNTS:
+        raise FormatError("channels", f"{values['channels']}, must be 1, 3 or 4")
+    block = (values["block_width"], values["block_height"])
+    if not (1 <= block[0] <= MAX_BLOCK_SIDE and 1 <= block[1] <= MAX_BLOCK_SIDE):
+        raise FormatError(
+            "block_width, block_height", f"{block[0]}x{block[1]}, each must be 1..{MAX_BLOCK_SIDE}"
+        )
+    bits, most = values["bits"], max_bits(block)
+    if not MIN_BITS <= bits <= most:
+        raise FormatError("bits", f"{bits}, must be {MIN_BITS}..{most}")
+    entries, allowed = values["codebook_entries"], min(1 << bits, MAX_ENTRIES)
+    if not 1 <= entries <= allowed:
+        raise FormatError("codebook_entries", f"{entries}, must be 1..{allowed} for bits={bits}")
+    if values["reserved"]:
+        raise FormatError("reserved", "must be zero")
+    header = BookHeader(values["channels"], block[0], block[1], bits, entries)
+    expected = header.file_bytes
+    if len(view) != expected:
+        what = "truncated" if len(view) < expected else "trailing data"
+        raise FormatError("file", f"{what}: {len(view)} bytes, the header announces {expected}")
+    end = expected - TRAILER_BYTES
+    (crc,) = _CRC.unpack_from(view, end)
+    if zlib.crc32(view[BOOK_HEADER_BYTES:end]) != crc:
+        raise FormatError("data_crc", "checksum mismatch over the codebook (corrupt file)")
+    return header, view[BOOK_HEADER_BYTES:end]

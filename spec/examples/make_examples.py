@@ -125,11 +125,6 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
             "header_crc: checksum mismatch",
             "one bit of width flipped",
         ),
-        "flags-external-codebook": (
-            set_field(base, "flags", 1),
-            "flags: external codebook (bit 0) is not supported",
-            "flag reserved for a codebook in another file",
-        ),
         "flags-unknown": (set_field(base, "flags", 0x80), "flags: unknown bits set", "flag bit 7"),
         "channels-2": (
             set_field(base, "channels", 2),
@@ -364,6 +359,39 @@ def invalid_block_files(base: bytes, coded: bytes) -> dict[str, tuple[bytes, str
     }
 
 
+def shared_files() -> dict[str, tuple[bytes, str]]:
+    """A codebook file (§12) and a .vq file that names it: the 4x4 blocks of rgb-10x7."""
+    image = block_images()["rgb-10x7-block4x4-bits4"][0]
+    book = vqcodec.train([image], 4, (4, 4))
+    data = vqcodec.encode(image, codebook=book)
+    assert np.array_equal(vqcodec.decode(data, codebook=book), image)
+    return {"rgb-block4x4-bits4.vqb": (book.data, ""), "rgb-10x7-shared.vq": (data, "")}
+
+
+def invalid_shared_files(data: bytes, book: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """Broken shared-codebook files: ``data`` names ``book``."""
+    return {
+        "shared-codebook-missing": (
+            data,
+            "codebook: the file's codebook is kept in a codebook file (sha256 "
+            + container.digest(book).hex(),
+            "names a codebook file: decoded without it (the manifest's tests give none)",
+        ),
+        "shared-codebook-entries": (
+            set_field(data, "codebook_entries", 5),
+            "holds 6 entries of 4x4 blocks of 3 channel(s) at 4 bits, and the file's header "
+            "says otherwise",
+            "codebook_entries disagrees with the codebook file it names",
+        ),
+        "flags-external-codebook": (
+            set_field((HERE / "gray-3x2-bits2.vq").read_bytes(), "flags", 1),
+            "file: truncated",
+            "the external-codebook flag on a file that holds its codebook: the section is "
+            "then a 32-byte digest, and the file is too short for it",
+        ),
+    }
+
+
 def main() -> None:
     manifest: dict[str, list] = {"valid": [], "invalid": []}
     images = [(name, case, "packed") for name, case in valid_images().items()]
@@ -392,15 +420,37 @@ def main() -> None:
         (HERE / "gray-16x12-block2x2-bits10.vq").read_bytes(),
         (HERE / "rgb-32x24-block2x2-bits3-entropy2.vq").read_bytes(),
     )
+    shared = shared_files()
+    for name, (data, _) in shared.items():
+        (HERE / name).write_bytes(data)
+    (vq_name, (vq_data, _)), (book_name, (book_data, _)) = (
+        ("rgb-10x7-shared.vq", shared["rgb-10x7-shared.vq"]),
+        ("rgb-block4x4-bits4.vqb", shared["rgb-block4x4-bits4.vqb"]),
+    )
+    manifest["valid"].append(
+        {
+            "file": vq_name,
+            "image": "rgb-10x7-block4x4-bits4.png",
+            "bits": 4,
+            "coding": vqcodec.info(vq_data)["coding"],
+            "block": "4x4",
+            "codebook": book_name,
+            "note": "a shared codebook (§12): the file names rgb-block4x4-bits4.vqb by its SHA-256",
+        }
+    )
+    broken |= invalid_shared_files(vq_data, book_data)
     for name, (data, error, note) in broken.items():
+        given = {"codebook": book_name} if name == "shared-codebook-entries" else {}
+        book = vqcodec.Codebook(book_data) if given else None
         try:
-            vqcodec.decode(data)
+            vqcodec.decode(data, codebook=book)
         except vqcodec.FormatError as caught:
             assert error in str(caught), (name, str(caught))
         else:
             raise AssertionError(f"{name} decodes")
         (HERE / "invalid" / f"{name}.vq").write_bytes(data)
-        manifest["invalid"].append({"file": f"invalid/{name}.vq", "error": error, "note": note})
+        entry = {"file": f"invalid/{name}.vq", "error": error}
+        manifest["invalid"].append(entry | given | {"note": note})
     (HERE / "examples.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 

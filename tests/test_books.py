@@ -1,0 +1,180 @@
+"""Shared codebooks (spec §12): .vqb files, .vq files that name them, train, the CLI."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vqcodec
+from vqcodec import blocks, codec, container
+from vqcodec.cli import main
+
+
+def photos(count=3, channels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:40, :52]
+    out = []
+    for i in range(count):
+        base = np.stack([x * (2 + i), y * 3, (x + y) * (1 + i)], axis=-1)[..., :channels]
+        out.append(np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8))
+    return out
+
+
+def test_train_save_load_and_determinism(tmp_path):
+    book = vqcodec.train(photos(), 6, (4, 4), seed=1)
+    assert book.block == (4, 4) and book.bits == 6 and book.channels == 3
+    assert 1 < len(book.vectors) <= 64
+    assert vqcodec.train(photos(), 6, (4, 4), seed=1).data == book.data
+    book.save(tmp_path / "b.vqb")
+    again = vqcodec.Codebook.load(tmp_path / "b.vqb")
+    assert again.data == book.data and again.digest == container.digest(book.data)
+    np.testing.assert_array_equal(again.vectors, book.vectors)
+
+
+def test_a_file_names_its_codebook_and_decodes_with_it():
+    """Laws: the file holds the codebook's SHA-256 instead of its entries (size law: 36 +
+    32 + packed labels + 4); decoding with the book paints its codewords; each label is a
+    nearest codeword of its block (brute force)."""
+    train, image = photos(4)[:3], photos(4)[3]
+    book = vqcodec.train(train, 10, (2, 2))
+    data = vqcodec.encode(image, codebook=book, coding="packed")
+    header = container.parse_header(memoryview(data))
+    assert header.external and header.bits == 10
+    assert data[36:68] == book.digest
+    assert len(data) == 36 + 32 + container.packed_size(header.labels, 10) + 4
+    header, entries, labels = codec.decode_parts(data, codebook=book)
+    np.testing.assert_array_equal(entries, book.vectors)
+    decoded = vqcodec.decode(data, codebook=book)
+    np.testing.assert_array_equal(decoded, codec.paint(52, 40, (2, 2), book.vectors, labels))
+    vectors = blocks.to_vectors(image, (2, 2)).astype(np.int64)
+    distances = ((vectors[:, None] - book.vectors[None].astype(np.int64)) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(distances[np.arange(len(labels)), labels], distances.min(1))
+    small = vqcodec.encode(image, codebook=vqcodec.train(train, 6, (4, 4)))
+    assert vqcodec.info(small)["coding"] == "entropy2"
+
+
+def test_missing_or_wrong_codebooks_are_named():
+    book = vqcodec.train(photos(), 5, (2, 2))
+    other = vqcodec.train(photos(seed=9), 5, (2, 2))
+    data = vqcodec.encode(photos()[0], codebook=book)
+    with pytest.raises(vqcodec.FormatError, match=f"sha256 {book.digest.hex()}"):
+        vqcodec.decode(data)
+    with pytest.raises(vqcodec.FormatError, match=f"the one given is sha256 {other.digest.hex()}"):
+        vqcodec.decode(data, codebook=other)
+
+
+def test_read_finds_the_codebook_beside_the_file(tmp_path):
+    book = vqcodec.train(photos(), 5, (2, 2))
+    (tmp_path / "unrelated.vqb").write_bytes(vqcodec.train(photos(seed=3), 5, (2, 2)).data)
+    (tmp_path / "broken.vqb").write_bytes(b"not a codebook")
+    book.save(tmp_path / "mine.vqb")
+    vqcodec.write(tmp_path / "a.vq", photos()[1], codebook=book)
+    np.testing.assert_array_equal(
+        vqcodec.read(tmp_path / "a.vq"),
+        vqcodec.decode((tmp_path / "a.vq").read_bytes(), codebook=book),
+    )
+    (tmp_path / "mine.vqb").unlink()
+    with pytest.raises(vqcodec.FormatError, match="codebook"):
+        vqcodec.read(tmp_path / "a.vq")
+
+
+def test_encode_refuses_what_the_codebook_cannot_take():
+    book = vqcodec.train(photos(), 5, (2, 2))
+    gray = np.zeros((8, 8), np.uint8)
+    with pytest.raises(ValueError, match="1 channel"):
+        vqcodec.encode(gray, codebook=book)
+    with pytest.raises(ValueError, match="bits 6"):
+        vqcodec.encode(photos()[0], 6, codebook=book)
+    with pytest.raises(ValueError, match="block"):
+        vqcodec.encode(photos()[0], block=(4, 4), codebook=book)
+    with pytest.raises(ValueError, match="no target_psnr"):
+        vqcodec.encode(photos()[0], codebook=book, target_psnr=30)
+    with pytest.raises(ValueError, match="one kind"):
+        vqcodec.train([photos()[0], gray], 4, (2, 2))
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda b: b[:-1], "file"),
+        (lambda b: b + b"\0", "file"),
+        (lambda b: b"\x89VQX" + b[4:], "magic"),
+        (lambda b: b[:16] + bytes([b[16] ^ 1]) + b[17:], "data_crc"),
+        (lambda b: b[:5] + b"\x02" + b[6:], "header_crc"),
+        (lambda b: container.build_book(container.BookHeader(3, 2, 2, 17, 4), bytes(48)), "bits"),
+        (
+            lambda b: container.build_book(container.BookHeader(2, 2, 2, 4, 4), bytes(32)),
+            "channels",
+        ),
+        (
+            lambda b: container.build_book(container.BookHeader(3, 9, 2, 4, 4), bytes(216)),
+            "block_width, block_height",
+        ),
+        (
+            lambda b: container.build_book(container.BookHeader(3, 2, 2, 2, 5), bytes(60)),
+            "codebook_entries",
+        ),
+        (lambda b: b"", "magic"),
+    ],
+)
+def test_hostile_codebook_files_are_refused_by_field(edit, field):
+    book = vqcodec.train(photos(), 4, (2, 2))
+    with pytest.raises(vqcodec.FormatError) as caught:
+        vqcodec.Codebook(edit(book.data))
+    assert caught.value.field == field
+
+
+def test_cli_train_encode_decode(tmp_path, capsys):
+    for i, image in enumerate(photos(3)):
+        Image.fromarray(image).save(tmp_path / f"p{i}.png")
+    (tmp_path / "train").mkdir()
+    for i in (0, 1):
+        (tmp_path / f"p{i}.png").rename(tmp_path / "train" / f"p{i}.png")
+    book = tmp_path / "b.vqb"
+    assert (
+        main(["train", str(tmp_path / "train"), "-o", str(book), "--block", "2x2", "-b", "9"]) == 0
+    )
+    assert "2 images -> " in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "train"), "-o", str(book)]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "encode",
+                str(tmp_path / "p2.png"),
+                "--codebook",
+                str(book),
+                "-o",
+                str(tmp_path / "x.vq"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["decode", str(tmp_path / "x.vq"), "-o", str(tmp_path / "x.png")]) == 0
+    )  # found beside
+    loaded = vqcodec.Codebook.load(book)
+    expected = vqcodec.decode((tmp_path / "x.vq").read_bytes(), codebook=loaded)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "x.png")), expected)
+    book.rename(tmp_path / "train" / "elsewhere.vqb")
+    capsys.readouterr()
+    assert main(["decode", str(tmp_path / "x.vq"), "-o", str(tmp_path / "y.png")]) == 1
+    assert "codebook: the file's codebook is kept in a codebook file" in capsys.readouterr().err
+    assert not (tmp_path / "y.png").exists()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "g.png")
+    book = tmp_path / "train" / "elsewhere.vqb"
+    assert (
+        main(
+            [
+                "encode",
+                str(tmp_path / "g.png"),
+                "--codebook",
+                str(book),
+                "-o",
+                str(tmp_path / "g.vq"),
+            ]
+        )
+        == 1
+    )
+    assert "1 channel(s), the codebook's blocks 3" in capsys.readouterr().err
+    assert main(["encode", str(tmp_path / "g.png"), "--codebook", str(tmp_path / "none.vqb")]) == 1
+    assert "none.vqb" in capsys.readouterr().err
