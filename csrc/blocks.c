@@ -5,6 +5,7 @@
  * into the image (cut at its right and bottom edges), and the encoder's nearest-codeword
  * search over block vectors with the centroid sums of a Lloyd step.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,13 +73,15 @@ int vq_paint(const uint16_t *labels, uint32_t width, uint32_t height, int block_
 
 /* ---- encoding: the nearest codeword of each block vector ------------------------------ */
 
-/* Codewords in ascending order of their component sums. For a vector x of sum s and a
- * codeword c of sum t, (s - t)**2 / dim <= |x - c|**2 (Cauchy-Schwarz with the all-ones
- * vector), so the search walks out from x's place in this order and stops in each direction
- * once that bound passes the best distance found (mean-ordered search), and a distance stops
- * being summed once it passes the best (partial distance search). */
+/* Codewords in ascending order of their component sums. For a vector x of sum s and spread
+ * u = |x - mean(x)| (its distance from its own flat block), and a codeword c of sum t and
+ * spread w, |x - c|**2 = (s - t)**2 / dim + |(x - mean x) - (c - mean c)|**2, at least
+ * (s - t)**2 / dim + (u - w)**2. So the search walks out from x's place in this order and
+ * stops in each direction once the first term alone passes the best distance found
+ * (mean-ordered search), skips a codeword whose two terms pass it (Lee and Chen's
+ * variance bound), and stops summing a distance once it passes it (partial distance). */
 typedef struct {
-    float sum;
+    float sum, spread;
     int index;
 } ranked;
 
@@ -88,25 +91,66 @@ static int by_sum(const void *a, const void *b) {
     return x->index - y->index;
 }
 
-/* |x - c|**2, or a value above best as soon as the partial sum passes it; 8 components a
- * step, so the step vectorizes. */
+/* |x - c|**2, or a value above best as soon as the partial sum passes it. Eight lanes, each
+ * summing every eighth component in a fixed order, so that the loop vectorizes without
+ * reassociating any sum (the result does not depend on the compiler). */
 static inline float distance(const float *x, const float *c, int dim, float best) {
-    float total = 0;
+    float lanes[8] = {0};
     int d = 0;
     for (; d + 8 <= dim; d += 8) {
-        float part = 0;
         for (int j = 0; j < 8; j++) {
             float e = x[d + j] - c[d + j];
-            part += e * e;
+            lanes[j] += e * e;
         }
-        total += part;
-        if (total > best) return total;
+        if ((d & 15) == 8 || d + 16 > dim) { /* every 16 components: passed best yet? */
+            float total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+                          ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+            if (total > best) return total;
+        }
     }
+    float total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+                  ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
     for (; d < dim; d++) {
         float e = x[d] - c[d];
         total += e * e;
     }
     return total;
+}
+
+/* The sum and spread (see above) of dim values, in double. */
+static void sum_and_spread(const float *x, int dim, double *sum, double *spread) {
+    double s = 0, squares = 0;
+    for (int d = 0; d < dim; d++) s += x[d], squares += (double)x[d] * x[d];
+    double deviation = squares - s * s / dim;
+    *sum = s;
+    *spread = deviation > 0 ? sqrt(deviation) : 0;
+}
+
+/* The bounds are compared with a relative margin, so that rounding never prunes a codeword
+ * that could win: the answer is the exact nearest whenever the distances are exact. */
+static inline int beyond(double bound, float best) {
+    return bound > (double)best * (1 + 1e-6) + 1e-3;
+}
+
+typedef struct {
+    const float *x;
+    double sum, spread;
+    int dim, found;
+    float best;
+} search;
+
+/* Consider codeword k (in sorted order): 0 when the sums alone rule it and every codeword
+ * farther in its direction out, else 1. */
+static inline int consider(search *q, const ranked *order, const float *sorted, int k) {
+    double gap = order[k].sum - q->sum;
+    double first = gap * gap / q->dim;
+    if (beyond(first, q->best)) return 0;
+    double apart = q->spread - order[k].spread;
+    if (beyond(first + apart * apart, q->best)) return 1;
+    float e = distance(q->x, sorted + (size_t)k * q->dim, q->dim, q->best);
+    if (e < q->best || (e == q->best && order[k].index < order[q->found].index))
+        q->best = e, q->found = k;
+    return 1;
 }
 
 int vq_block_nearest(const uint8_t *vectors, uint64_t n, int dim, const float *codebook,
@@ -120,10 +164,9 @@ int vq_block_nearest(const uint8_t *vectors, uint64_t n, int dim, const float *c
         return VQ_ERR_NOMEM;
     }
     for (int k = 0; k < entries; k++) {
-        double s = 0;
-        for (int d = 0; d < dim; d++) s += codebook[(size_t)k * dim + d];
-        order[k].sum = (float)s;
-        order[k].index = k;
+        double s, spread;
+        sum_and_spread(codebook + (size_t)k * dim, dim, &s, &spread);
+        order[k] = (ranked){(float)s, (float)spread, k};
     }
     qsort(order, entries, sizeof(ranked), by_sum);
     for (int k = 0; k < entries; k++) {
@@ -132,49 +175,34 @@ int vq_block_nearest(const uint8_t *vectors, uint64_t n, int dim, const float *c
         sums[k] = order[k].sum;
     }
     float x[VQ_MAX_BLOCK_DIM];
+    int previous = -1;
     for (uint64_t i = 0; i < n; i++) {
         const uint8_t *v = vectors + i * dim;
-        float s = 0;
-        for (int d = 0; d < dim; d++) s += (x[d] = v[d]);
-        int low = 0, high = entries; /* the first codeword whose sum is >= s */
+        for (int d = 0; d < dim; d++) x[d] = v[d];
+        search q = {x, 0, 0, dim, 0, 0};
+        sum_and_spread(x, dim, &q.sum, &q.spread);
+        int low = 0, high = entries; /* the first codeword whose sum is >= x's */
         while (low < high) {
             int mid = (low + high) / 2;
-            if (sums[mid] < s) low = mid + 1;
+            if (sums[mid] < q.sum) low = mid + 1;
             else high = mid;
         }
-        int start = low < entries ? low : entries - 1;
-        float best = distance(x, sorted + (size_t)start * dim, dim, 3.4e38f);
-        int found = start;
-        /* Outward from start, up and down in turn, each direction until its bound fails.
-         * The bound is compared in double with a relative margin, so that float rounding
-         * of the sums never prunes a codeword that could win. */
+        const int start = low < entries ? low : entries - 1;
+        /* Neighbouring blocks are often alike: the previous vector's codeword, tried first,
+         * makes the bounds tight from the start (the answer does not depend on it). */
+        q.found = previous >= 0 ? previous : start;
+        q.best = distance(x, sorted + (size_t)q.found * dim, dim, 3.4e38f);
+        if (q.found != start) consider(&q, order, sorted, start);
+        /* Outward from x's place in the order, up and down in turn, each direction until
+         * its bound fails. */
         int up = start + 1, down = start - 1;
         while (up < entries || down >= 0) {
-            if (up < entries) {
-                double gap = (double)sums[up] - s;
-                if (gap * gap > ((double)best * dim) * (1 + 1e-6) + 1e-3) {
-                    up = entries;
-                } else {
-                    float e = distance(x, sorted + (size_t)up * dim, dim, best);
-                    if (e < best || (e == best && order[up].index < order[found].index))
-                        best = e, found = up;
-                    up++;
-                }
-            }
-            if (down >= 0) {
-                double gap = s - (double)sums[down];
-                if (gap * gap > ((double)best * dim) * (1 + 1e-6) + 1e-3) {
-                    down = -1;
-                } else {
-                    float e = distance(x, sorted + (size_t)down * dim, dim, best);
-                    if (e < best || (e == best && order[down].index < order[found].index))
-                        best = e, found = down;
-                    down--;
-                }
-            }
+            if (up < entries) up = consider(&q, order, sorted, up) ? up + 1 : entries;
+            if (down >= 0) down = consider(&q, order, sorted, down) ? down - 1 : -1;
         }
-        labels[i] = (uint16_t)order[found].index;
-        if (distances) distances[i] = best;
+        previous = q.found;
+        labels[i] = (uint16_t)order[q.found].index;
+        if (distances) distances[i] = q.best;
     }
     free(order), free(sorted), free(sums);
     return VQ_OK;

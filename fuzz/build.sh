@@ -35,7 +35,7 @@ for harness in fuzz_entropy2_decode fuzz_entropy2_roundtrip; do
         -o "$out/$harness"
 done
 # Block files (blocks.c): labels of up to 16 bits, painted block by block.
-"$cc" "${flags[@]}" "$root/fuzz/libfuzzer/fuzz_blocks.c" "$core/blocks.c" "$core/pack.c" \
+"$cc" "${flags[@]}" "$root/fuzz/libfuzzer/fuzz_blocks.c" "$core/blocks.c" "$core/pack.c" -lm \
     -o "$out/fuzz_blocks"
 echo "built fuzz_entropy_decode fuzz_packed fuzz_entropy_roundtrip fuzz_entropy2_decode" \
     "fuzz_entropy2_roundtrip fuzz_blocks in $out"
