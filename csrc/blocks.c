@@ -44,6 +44,22 @@ void vq_unpack_wide(const uint8_t *payload, uint64_t count, int bits, uint16_t *
 
 /* ---- decoding: each label's code vector into its block of the image ------------------ */
 
+/* One row of blocks, each block row a copy of wide bytes: one instance per common size
+ * (below), so that the copies are constant-size moves, not calls. */
+static inline unsigned paint_row(const uint16_t *labels, uint32_t columns, int tall,
+                                 const uint8_t *codebook, unsigned entries, size_t entry,
+                                 size_t block_row, size_t image_row, size_t wide, uint8_t *top) {
+    unsigned outside = 0;
+    for (uint32_t bx = 0; bx < columns; bx++) {
+        unsigned label = labels[bx];
+        outside |= label >= entries;
+        const uint8_t *code = codebook + (label < entries ? label : 0) * entry;
+        uint8_t *o = top + bx * block_row;
+        for (int r = 0; r < tall; r++) memcpy(o + r * image_row, code + r * block_row, wide);
+    }
+    return outside;
+}
+
 int vq_paint(const uint16_t *labels, uint32_t width, uint32_t height, int block_width,
              int block_height, const uint8_t *codebook, int entries, int channels,
              uint8_t *out) {
@@ -51,22 +67,32 @@ int vq_paint(const uint16_t *labels, uint32_t width, uint32_t height, int block_
     const uint32_t rows = (height + block_height - 1) / block_height;
     const size_t entry = (size_t)block_width * block_height * channels;
     const size_t block_row = (size_t)block_width * channels, image_row = (size_t)width * channels;
+    /* Whole blocks, then the last column's, cut at the right edge. */
+    const uint32_t whole = width / block_width;
+    const size_t last = (width - (size_t)whole * block_width) * channels;
     unsigned outside = 0;
     for (uint32_t by = 0; by < rows; by++) {
         const uint64_t y = (uint64_t)by * block_height;
         const int tall = height - y < (uint64_t)block_height ? (int)(height - y) : block_height;
+        const uint16_t *row = labels + (size_t)by * columns;
         uint8_t *top = out + y * image_row;
-        for (uint32_t bx = 0; bx < columns; bx++) {
-            unsigned label = labels[(size_t)by * columns + bx];
-            outside |= label >= (unsigned)entries;
-            if (label >= (unsigned)entries) label = 0;
-            const uint8_t *code = codebook + label * entry;
-            const size_t x = (size_t)bx * block_width;
-            const size_t wide =
-                (width - x < (size_t)block_width ? width - x : (size_t)block_width) * channels;
-            uint8_t *o = top + x * channels;
-            for (int r = 0; r < tall; r++) memcpy(o + r * image_row, code + r * block_row, wide);
+#define PAINT(WIDE)                                                                          \
+    paint_row(row, whole, tall, codebook, (unsigned)entries, entry, block_row, image_row, WIDE, \
+              top)
+        switch (block_row) {
+        case 2: outside |= PAINT(2); break;
+        case 3: outside |= PAINT(3); break;
+        case 4: outside |= PAINT(4); break;
+        case 6: outside |= PAINT(6); break;
+        case 8: outside |= PAINT(8); break;
+        case 12: outside |= PAINT(12); break;
+        case 16: outside |= PAINT(16); break;
+        default: outside |= PAINT(block_row); break;
         }
+#undef PAINT
+        if (last)
+            outside |= paint_row(row + whole, 1, tall, codebook, (unsigned)entries, entry,
+                                 block_row, image_row, last, top + whole * block_row);
     }
     return outside ? VQ_ERR_LABEL : VQ_OK;
 }
