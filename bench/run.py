@@ -32,6 +32,12 @@ Sections:
   Lossless WebP at quality 100 / method 6 is slow to make (~10-40 s per megapixel), so the
   WebP files are kept in a cache keyed by the quantized pixels (--webp-cache; the first run
   makes them with --jobs processes before anything is timed).
+- blocks: block VQ (issue 11) on every gray and RGB image: shared codebooks (trained on the
+  other images of the same kind) and per-image codebooks at several block shapes, PSNR
+  against JPEG and lossy WebP at the same rate (interpolated on each one's curve) at 0.5 and
+  1.0 bit a pixel; 2x2 blocks at 8 bits against pixels at 2 bits, both packed (2 bpp);
+  encode time with a trained codebook; decode time (entropy2 and packed) against Pillow
+  decoding the JPEG of the nearest rate.
 - cli: ``vqcodec encode --bits 8`` (packed and --coding entropy2, the default) against
   ``pngquant --nofs 256`` on the same PNG, as subprocesses: wall time, file size, PSNR.
 - memory: peak of encode and decode of a 6000x4000 RGB image (the bundled sample upscaled),
@@ -78,8 +84,10 @@ import vqcodec
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus"
-SECTIONS = ("fixed", "colour", "decode", "entropy", "cli", "memory", "scale", "batch", "gray")
-NEEDS_CORPUS = {"fixed", "colour", "decode", "entropy", "cli", "batch", "gray"}
+SECTIONS = (
+    "fixed", "colour", "decode", "entropy", "blocks", "cli", "memory", "scale", "batch", "gray",
+)  # fmt: skip
+NEEDS_CORPUS = {"fixed", "colour", "decode", "entropy", "blocks", "cli", "batch", "gray"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 PNGQUANT = "/usr/bin/pngquant"
 # The entropy section's external anchors (Debian: zopfli, libjxl-tools), run on the PNG8:
@@ -1177,6 +1185,179 @@ def section_gray(args, corpus) -> None:
 
 
 # --- main ---------------------------------------------------------------------------------
+
+
+# --- block VQ (issue 11) ---------------------------------------------------------------------
+
+# (block, bits) of the block files measured: 8-bit labels are entropy2-coded (4x4 at 8 bits
+# is ~0.25 bit a pixel, 2x1 at 8 bits ~1.5), so these points span the rates of the targets.
+BLOCK_CONFIGS = (((4, 4), 8), ((4, 2), 8), ((2, 2), 6), ((2, 2), 8), ((2, 1), 8))
+BLOCK_RATES = (0.5, 1.0)
+
+
+def _rd_at(points, rate: float) -> float:
+    """PSNR at ``rate`` on the curve through ``points`` ((bpp, dB) pairs): linear between
+    neighbours, the best PSNR reached at any lower rate counting (a coder can always take a
+    cheaper setting); NaN outside the points' rates."""
+    points = sorted(points)
+    rates = [r for r, _ in points]
+    if not points or rate < rates[0] or rate > rates[-1]:
+        return math.nan
+    envelope = np.maximum.accumulate([p for _, p in points])
+    return float(np.interp(rate, rates, envelope))
+
+
+def _pillow_curve(image: np.ndarray, name: str, qualities) -> list[tuple[float, float, bytes]]:
+    """(bpp, PSNR, file) of ``image`` saved by Pillow as ``name`` at each quality."""
+    pixels = image.shape[0] * image.shape[1]
+    mode = MODES[1 if image.ndim == 2 else image.shape[2]]
+    source = Image.fromarray(image)
+    if name == "WEBP" and mode == "L":
+        source = source.convert("RGB")
+    out = []
+    for quality in qualities:
+        buffer = io.BytesIO()
+        source.save(buffer, name, quality=quality)
+        data = buffer.getvalue()
+        decoded = as_array(Image.open(io.BytesIO(data)), mode)
+        out.append((len(data) * 8 / pixels, psnr(image, decoded), data))
+    return out
+
+
+def section_blocks(args, corpus) -> None:
+    heading(
+        "blocks: block VQ against JPEG and WebP at the same rate (issue 11)",
+        "shared codebook within 1.0 dB of JPEG at 0.5 and 1.0 bit/pixel; 2 bpp packed 2x2 "
+        ">= per-pixel 2 bits + 3 dB; decode <= 0.5x Pillow's JPEG decode; encode with a "
+        "trained codebook <= 0.5 s/MP",
+    )
+    pictures = of_kind(corpus, "gray", "colour")
+    print(
+        f"Every gray and RGB image ({len(pictures)}). Shared codebooks: for each image, one "
+        "codebook a (block, bits) trained on the other images of its kind (never on itself), "
+        "its bytes not counted (the files name it); per-image codebooks: the file carries "
+        "its own, counted. Configurations (block, bits): "
+        + ", ".join(f"{b[0]}x{b[1]}/{bits}" for b, bits in BLOCK_CONFIGS)
+        + " (8-bit labels entropy2-coded). PSNR at a rate: linear between a curve's points "
+        "(the best PSNR at any lower rate), JPEG (Pillow, qualities 2..95) and lossy WebP "
+        "(Pillow, qualities 0..100) likewise; RGB PSNR over all channels.\n"
+    )
+    print(
+        "| image | rate | shared dB | per-image dB | JPEG dB | WebP dB | shared - JPEG "
+        "| per-image - JPEG |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    gaps = {rate: [] for rate in BLOCK_RATES}
+    own_gaps = {rate: [] for rate in BLOCK_RATES}
+    two_bpp, encode_speed, decode_ratio = [], [], []
+    detail = []
+    for picture in pictures:
+        image = picture.image
+        pixels = image.shape[0] * image.shape[1]
+        others = [p.image for p in pictures if p.kind == picture.kind and p is not picture]
+        shared, own = [], []
+        for block, bits in BLOCK_CONFIGS:
+            book = vqcodec.train(others, bits, block)
+            data = vqcodec.encode(image, codebook=book)
+            decoded = vqcodec.decode(data, codebook=book)
+            shared.append((len(data) * 8 / pixels, psnr(image, decoded)))
+            encode_time, _ = timed(partial(vqcodec.encode, image, codebook=book), args.repeat)
+            encode_speed.append(encode_time / (pixels / 1e6))
+            decode_time, _ = timed(partial(vqcodec.decode, data, codebook=book), args.repeat)
+            packed = vqcodec.encode(image, codebook=book, coding="packed")
+            packed_time, _ = timed(partial(vqcodec.decode, packed, codebook=book), args.repeat)
+            detail.append(
+                (picture.name, block, bits, shared[-1], encode_time, decode_time, packed_time)
+            )
+            own_data = vqcodec.encode(image, bits, block=block)
+            own.append((len(own_data) * 8 / pixels, psnr(image, vqcodec.decode(own_data))))
+        jpeg = _pillow_curve(image, "JPEG", range(2, 96))
+        webp = _pillow_curve(image, "WEBP", range(0, 101, 2))
+        for rate in BLOCK_RATES:
+            ours, mine = _rd_at(shared, rate), _rd_at(own, rate)
+            theirs = _rd_at([(r, p) for r, p, _ in jpeg], rate)
+            webp_db = _rd_at([(r, p) for r, p, _ in webp], rate)
+            if not math.isnan(ours - theirs):
+                gaps[rate].append(ours - theirs)
+            if not math.isnan(mine - theirs):
+                own_gaps[rate].append(mine - theirs)
+            print(
+                f"| {picture.name} | {rate} | {ours:.2f} | {mine:.2f} | {theirs:.2f} "
+                f"| {webp_db:.2f} | {ours - theirs:+.2f} | {mine - theirs:+.2f} |",
+                flush=True,
+            )
+        # Decode against Pillow decoding the JPEG of the nearest rate, per configuration.
+        for _name, block, bits, (rate, _), _, decode_time, packed_time in detail[
+            -len(BLOCK_CONFIGS) :
+        ]:
+            nearest = min(jpeg, key=lambda point: abs(point[0] - rate))[2]
+            mode = picture.mode
+
+            def pillow(nearest=nearest, mode=mode):
+                with Image.open(io.BytesIO(nearest)) as opened:
+                    return as_array(opened, mode)
+
+            jpeg_time, _ = timed(pillow, args.repeat)
+            decode_ratio.append((decode_time / jpeg_time, packed_time / jpeg_time, block, bits))
+        # 2 bits a pixel, fixed rate: 2x2 blocks of 256 codewords against 4 colours a pixel.
+        blocky = vqcodec.encode(image, 8, block=(2, 2), coding="packed")
+        flat = vqcodec.encode(image, 2, coding="packed")
+        two_bpp.append(
+            (
+                psnr(image, vqcodec.decode(blocky)) - psnr(image, vqcodec.decode(flat)),
+                len(blocky) * 8 / pixels,
+                len(flat) * 8 / pixels,
+                picture.name,
+            )
+        )
+    print("\nShared codebooks, each configuration (medians over the images):\n")
+    print(
+        "| block/bits | bpp | PSNR dB | encode s/MP | decode / JPEG decode (worst) "
+        "| packed decode / JPEG decode (worst) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for block, bits in BLOCK_CONFIGS:
+        rows = [d for d in detail if d[1] == block and d[2] == bits]
+        ratios = [r for r, _, b, k in decode_ratio if b == block and k == bits]
+        packed_ratios = [r for _, r, b, k in decode_ratio if b == block and k == bits]
+        megapixels = {p.name: p.megapixels for p in pictures}
+        print(
+            f"| {block[0]}x{block[1]}/{bits} | {statistics.median(r[3][0] for r in rows):.3f}"
+            f" | {statistics.median(r[3][1] for r in rows):.2f}"
+            f" | {statistics.median(r[4] / megapixels[r[0]] for r in rows):.3f}"
+            f" | {statistics.median(ratios):.2f}x ({max(ratios):.2f}x)"
+            f" | {statistics.median(packed_ratios):.2f}x ({max(packed_ratios):.2f}x) |"
+        )
+    print("\n2 bits a pixel, packed: 2x2 blocks at 8 bits against pixels at 2 bits:\n")
+    print("| image | 2x2/8 bpp | pixels/2 bpp | PSNR gain dB |")
+    print("|---|---:|---:|---:|")
+    for gain, block_rate, flat_rate, name in two_bpp:
+        print(f"| {name} | {block_rate:.3f} | {flat_rate:.3f} | {gain:+.2f} |")
+    print()
+    for rate in BLOCK_RATES:
+        target(
+            f"shared codebook PSNR - JPEG at {rate} bpp >= -1.0 dB on every image",
+            gaps[rate], -1.0, higher=True, unit=" dB",
+        )  # fmt: skip
+        print(
+            f"(per-image codebooks at {rate} bpp: median {statistics.median(own_gaps[rate]):+.2f}"
+            f" dB, worst {min(own_gaps[rate]):+.2f} dB, {len(own_gaps[rate])} images reach it)"
+            if own_gaps[rate]
+            else f"(per-image codebooks do not reach {rate} bpp)"
+        )
+    target(
+        "2 bpp packed: 2x2/8 blocks - per-pixel 2 bits >= +3 dB",
+        [g for g, *_ in two_bpp], 3.0, higher=True, unit=" dB",
+    )  # fmt: skip
+    target(
+        "block file decode (default coding) / Pillow JPEG decode (same image, nearest rate) "
+        "<= 0.5x", [r for r, *_ in decode_ratio], 0.5,
+    )  # fmt: skip
+    target(
+        "block file decode (packed) / Pillow JPEG decode (same image, nearest rate) <= 0.5x",
+        [r for _, r, *_ in decode_ratio], 0.5,
+    )  # fmt: skip
+    target("encode with a trained codebook <= 0.5 s/MP", encode_speed, 0.5, unit=" s/MP")
 
 
 def main() -> None:
