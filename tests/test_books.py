@@ -178,3 +178,27 @@ def test_cli_train_encode_decode(tmp_path, capsys):
     assert "1 channel(s), the codebook's blocks 3" in capsys.readouterr().err
     assert main(["encode", str(tmp_path / "g.png"), "--codebook", str(tmp_path / "none.vqb")]) == 1
     assert "none.vqb" in capsys.readouterr().err
+
+
+def test_rate_distortion_shows_block_modes_and_a_shared_codebook(tmp_path):
+    from vqcodec import compare
+
+    image = photos(2)[1]
+    book = vqcodec.train(photos(2)[:1], 6, (2, 2))
+    curves = compare.rate_distortion(image, [], book)
+    blocky = curves["vq blocks (4x4 .. 2x1)"]
+    pixels = image.shape[0] * image.shape[1]
+    files = [vqcodec.encode(image, bits, block=block) for block, bits in compare.BLOCK_CONFIGS]
+    lossy = [data for data in files if not np.array_equal(vqcodec.decode(data), image)]
+    assert len(lossy) >= 3  # lossless points are left off the axis
+    assert sorted(rate for rate, _ in blocky) == sorted(len(d) * 8 / pixels for d in lossy)
+    (rate, quality) = curves["vq blocks, shared codebook (2x2)"][0]
+    data = vqcodec.encode(image, codebook=book)
+    assert rate == len(data) * 8 / pixels
+    assert quality == compare.psnr(image, vqcodec.decode(data, codebook=book))
+    Image.fromarray(image).save(tmp_path / "in.png")
+    book.save(tmp_path / "b.vqb")
+    figure = tmp_path / "rd.png"
+    args = ["compare", str(tmp_path / "in.png"), "--bits", "2,4", "--rd", str(figure)]
+    assert main([*args, "--codebook", str(tmp_path / "b.vqb")]) == 0
+    assert Image.open(figure).size[0] > 100

@@ -364,8 +364,13 @@ def make_parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument(
         "--rd",
         metavar="FIG",
-        help="write a rate-distortion figure: PSNR against bits per pixel for vq packed and "
-        "entropy, JPEG, WebP, PNG8 and (if installed) libimagequant",
+        help="write a rate-distortion figure: PSNR against bits per pixel for vq packed, "
+        "entropy and blocks, JPEG, WebP, PNG8 and (if installed) libimagequant",
+    )
+    compare_cmd.add_argument(
+        "--codebook",
+        metavar="BOOK",
+        help="with --rd, also the shared codebook BOOK (.vqb, from vqcodec train) as a point",
     )
     compare_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     compare_cmd.add_argument(
@@ -642,6 +647,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    book = _load_book(args.codebook)
     for option, figure in (("--plot", args.plot), ("--rd", args.rd)):
         if figure:
             _check_output(figure, [args.input] if args.input else [], args.force)
@@ -678,7 +684,7 @@ def _compare(args: argparse.Namespace) -> int:
         if not args.json:
             _say(f"figure written to {args.plot}")
     if args.rd:
-        curves = compare.rate_distortion(image, summary["rows"])
+        curves = compare.rate_distortion(image, summary["rows"], book)
         compare.plot_rate_distortion(args.rd, curves, os.path.basename(name))
         if not args.json:
             _say(f"rate-distortion figure written to {args.rd}")

@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image
 
 from ._atomic import atomic_output
-from .codec import decode_parts, encode
+from .books import Codebook
+from .codec import decode, decode_parts, encode
 
 SAMPLE_NAME = "astronaut.png"
 _MODE_OF_CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -180,13 +181,20 @@ def plot(
 
 
 JPEG_QUALITIES = (2, 5, 10, 20, 30, 50, 70, 85, 95)
+# Block shapes and bits of the rate-distortion figure's block curve: 8-bit labels are
+# entropy2-coded, so these span about 0.2 (4x4) to 1.5 (2x1) bits a pixel on photos.
+BLOCK_CONFIGS = (((4, 4), 8), ((4, 2), 8), ((2, 2), 6), ((2, 2), 8), ((2, 1), 8))
 WEBP_QUALITIES = (0, 5, 10, 20, 30, 50, 70, 85, 95)
 
 
-def rate_distortion(image: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, list[tuple]]:
+def rate_distortion(
+    image: np.ndarray, rows: list[dict[str, Any]], book: Codebook | None = None
+) -> dict[str, list[tuple]]:
     """Curves of (bits per pixel, PSNR dB) for each coder, from ``compare``'s rows plus
-    quality sweeps of JPEG and lossy WebP, and libimagequant + PNG where it is installed.
-    Lossless points (infinite PSNR) are left out: they do not fit on the axis."""
+    quality sweeps of JPEG and lossy WebP, vqcodec's block modes (``BLOCK_CONFIGS``, each
+    file carrying its codebook; and ``book``, a shared codebook, as one point), and
+    libimagequant + PNG where it is installed. Lossless points (infinite PSNR) are left out:
+    they do not fit on the axis."""
     height, width, channels = image.shape
     pixels = height * width
     lossy = [row for row in rows if row["psnr"] is not None]
@@ -198,7 +206,14 @@ def rate_distortion(image: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, 
         "vq packed": vq("vq_bytes"),
         "vq entropy": vq("entropy_bytes"),
         "PNG8 of vq's quantization": vq("png8_bytes"),
+        "vq blocks (4x4 .. 2x1)": _block_curve(
+            image, [encode(image, bits, block=block) for block, bits in BLOCK_CONFIGS]
+        ),
     }
+    if book is not None and book.channels == channels:
+        curves[f"vq blocks, shared codebook ({book.block[0]}x{book.block[1]})"] = _block_curve(
+            image, [encode(image, codebook=book)], book
+        )
     source = Image.fromarray(_squeeze(image))
     sweeps = (("JPEG", "JPEG", JPEG_QUALITIES), ("WebP", "WEBP", WEBP_QUALITIES))
     for name, fmt, qualities in sweeps:
@@ -215,6 +230,18 @@ def rate_distortion(image: np.ndarray, rows: list[dict[str, Any]]) -> dict[str, 
     if liq:
         curves["libimagequant + PNG"] = liq
     return curves
+
+
+def _block_curve(
+    image: np.ndarray, files: list[bytes], book: Codebook | None = None
+) -> list[tuple]:
+    pixels = image.shape[0] * image.shape[1]
+    points = []
+    for data in files:
+        quality = psnr(image, decode(data, codebook=book).reshape(image.shape))
+        if math.isfinite(quality):
+            points.append((len(data) * 8 / pixels, quality))
+    return points
 
 
 def _libimagequant_curve(image: np.ndarray, bits_list: list[int]) -> list[tuple]:
@@ -246,6 +273,7 @@ _CURVE_STYLES: dict[str, dict[str, Any]] = {
     "libimagequant + PNG": dict(marker="v", color="tab:olive"),
     "JPEG": dict(marker="x", color="tab:red"),
     "WebP": dict(marker="+", color="tab:purple"),
+    "vq blocks (4x4 .. 2x1)": dict(marker="D", color="tab:cyan"),
 }
 
 
@@ -262,7 +290,8 @@ def plot_rate_distortion(
     for name, points in curves.items():
         if points:
             rates, qualities = zip(*sorted(points), strict=True)
-            axes.plot(rates, qualities, label=name, **_CURVE_STYLES.get(name, {}))
+            style = _CURVE_STYLES.get(name, dict(marker="*", markersize=12, color="tab:orange"))
+            axes.plot(rates, qualities, label=name, **style)
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     axes.set_xscale("log", base=2)
