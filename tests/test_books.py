@@ -202,3 +202,27 @@ def test_rate_distortion_shows_block_modes_and_a_shared_codebook(tmp_path):
     args = ["compare", str(tmp_path / "in.png"), "--bits", "2,4", "--rd", str(figure)]
     assert main([*args, "--codebook", str(tmp_path / "b.vqb")]) == 0
     assert Image.open(figure).size[0] > 100
+
+
+def test_batches_encode_with_a_codebook_and_decode_with_it(tmp_path, capsys):
+    """A folder encoded with --codebook: every file names the book, the manifest has each
+    file's PSNR; decoding the folder with --codebook gives the library's pixels."""
+    (tmp_path / "in").mkdir()
+    images = photos(3)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / "in" / f"p{i}.png")
+    book = vqcodec.train(images[:2], 6, (2, 2))
+    book.save(tmp_path / "b.vqb")
+    args = ["encode", str(tmp_path / "in"), "-o", str(tmp_path / "out") + "/", "-j", "1", "-q"]
+    assert main([*args, "--codebook", str(tmp_path / "b.vqb")]) == 0
+    manifest = (tmp_path / "out" / "vqcodec-manifest.jsonl").read_text().splitlines()
+    assert len(manifest) == 3 and all('"status": "ok"' in line for line in manifest)
+    assert all('"psnr": null' not in line for line in manifest)
+    args = ["decode", str(tmp_path / "out"), "-o", str(tmp_path / "back") + "/", "-j", "1", "-q"]
+    assert main([*args, "--codebook", str(tmp_path / "b.vqb")]) == 0
+    for i in range(len(images)):
+        data = (tmp_path / "out" / f"p{i}.vq").read_bytes()
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(tmp_path / "back" / f"p{i}.vq.png")),
+            vqcodec.decode(data, codebook=book),
+        )

@@ -706,7 +706,8 @@ def _encode(job: Job, settings: Settings, record: dict[str, Any]) -> int:
         if settings.encode_options.get("codebook") is None:
             raise
         raise cli.UserError(job.input, str(error)) from None  # an image the book cannot take
-    header, codebook, labels = codec.decode_parts(data, max_pixels=0)
+    book = settings.encode_options.get("codebook")
+    header, codebook, labels = codec.decode_parts(data, max_pixels=0, codebook=book)
     psnr = codec.decoded_psnr(pixels, header, codebook, labels)
     record.update(
         bytes_in=bytes_in,
