@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 import vqcodec
+import vqcodec.pillow  # registers the plugin
 from vqcodec import blocks, codec, container
 from vqcodec.cli import main
 
@@ -71,6 +72,11 @@ def test_read_finds_the_codebook_beside_the_file(tmp_path):
     np.testing.assert_array_equal(
         vqcodec.read(tmp_path / "a.vq"),
         vqcodec.decode((tmp_path / "a.vq").read_bytes(), codebook=book),
+    )
+    assert vqcodec.info(tmp_path / "a.vq")["codebook_sha256"] == book.digest.hex()
+    # Image.open finds the book beside the file too.
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(tmp_path / "a.vq")), vqcodec.read(tmp_path / "a.vq")
     )
     (tmp_path / "mine.vqb").unlink()
     with pytest.raises(vqcodec.FormatError, match="codebook"):

@@ -505,7 +505,11 @@ def info(source: _io.Source, *, max_pixels: int | None = None) -> dict[str, Any]
     98304
     """
     data = _io.read_container(source, max_pixels)
-    return header_fields(container.parse(data, max_pixels).header)
+    parsed = container.parse(data, max_pixels)
+    fields = header_fields(parsed.header)
+    if parsed.header.external:  # the codebook file it needs (spec §12)
+        fields["codebook_sha256"] = bytes(parsed.codebook).hex()
+    return fields
 
 
 def header_fields(header: container.Header) -> dict[str, Any]:

@@ -69,7 +69,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImagePalette
 
 from . import _io, container
-from .codec import decode, decode_parts, encode
+from .codec import decode, decode_parts, encode, find_codebook
 from .errors import FormatError
 
 FORMAT = "VQ"
@@ -178,7 +178,9 @@ class VqDecoder(ImageFile.PyDecoder):
             labels = decode_parts(data, max_pixels=0)[2]
             self.set_as_raw(labels.tobytes(), "P")
         else:
-            self.set_as_raw(decode(data, max_pixels=0).tobytes(), self.mode)
+            # A file that names a shared codebook (spec §12) finds it beside itself.
+            book = find_codebook(data, getattr(self.fd, "name", None))
+            self.set_as_raw(decode(data, max_pixels=0, codebook=book).tobytes(), self.mode)
         return -1, 0  # the whole image, no error
 
 
