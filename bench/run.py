@@ -44,6 +44,8 @@ Sections:
   each in a fresh process: tracemalloc peak and the growth of the process's peak RSS.
 - scale: encode and decode time at 0.25, 1, 4, 12 and 24 megapixels (the bundled sample
   upscaled), with time per megapixel.
+- tiles: the 24 MP sample in tiles of 256: encode and decode with 1 and 2 threads, 256x256
+  regions read from a file against the full read, and the size against the untiled file.
 - batch: ``vqcodec encode DIR -o OUT/`` on 200 images made from the corpus's (turned,
   mirrored, cropped; PNG), ``-j 2`` and ``--scheduler`` on a 2-worker Dask LocalCluster
   (started before the timing) against ``-j 1``, wall time of the subprocess (issue 12).
@@ -85,7 +87,8 @@ import vqcodec
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus"
 SECTIONS = (
-    "fixed", "colour", "decode", "entropy", "blocks", "cli", "memory", "scale", "batch", "gray",
+    "fixed", "colour", "decode", "entropy", "blocks", "cli", "memory", "scale", "tiles", "batch",
+    "gray",
 )  # fmt: skip
 NEEDS_CORPUS = {"fixed", "colour", "decode", "entropy", "blocks", "cli", "batch", "gray"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
@@ -1034,6 +1037,70 @@ def section_scale(args, corpus) -> None:
     print("\n(values below: time per MP / time per MP at 1 MP)")
     target("encode time per MP past 1 MP <= 1.5x that at 1 MP", growth["encode"], 1.5)
     target("decode time per MP past 1 MP <= 1.5x that at 1 MP", growth["decode"], 1.5)
+
+
+# --- tiles (issue 12) -------------------------------------------------------------------------
+
+TILE = 256
+# 256x256 regions at fixed places of a 6000x4000 image: inside one tile, across two, across
+# four, at a corner and at the far edge.
+TILE_REGIONS = ((512, 512), (3000, 1024), (2944, 1936), (0, 0), (5744, 3744))
+
+
+def section_tiles(args, corpus) -> None:
+    heading(
+        f"tiles: the bundled sample upscaled to 24 MP (6000x4000 RGB), bits 6, tiles of {TILE}",
+        "encode and decode with 2 threads <= 0.6x 1 thread; a 256x256 region <= 2% of the "
+        "full decode; tiles cost <= 1% in size (issue 12)",
+    )
+    image = large_image(24)
+    repeat = max(3, args.repeat // 2)
+    plain = vqcodec.encode(image, 6)
+    times = {}
+    for threads in (1, 2):
+        times["encode", threads], data = timed(
+            partial(vqcodec.encode, image, 6, tile=TILE, threads=threads), repeat
+        )
+        times["decode", threads], decoded = timed(
+            partial(vqcodec.decode, data, threads=threads), repeat
+        )
+    assert np.array_equal(decoded, vqcodec.decode(plain))  # tiles change no pixel
+    same = vqcodec.encode(image, 6, tile=TILE, threads=1) == data
+    print("| step | 1 thread s | 2 threads s | ratio |")
+    print("|---|---:|---:|---:|")
+    for step in ("encode", "decode"):
+        one, two = times[step, 1], times[step, 2]
+        print(f"| {step} | {one:.3f} | {two:.3f} | {two / one:.2f}x |")
+    print(f"\n(1 and 2 threads wrote the same bytes: {same})")
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "big.vq")
+        with open(path, "wb") as handle:
+            handle.write(data)
+        full, _ = timed(partial(vqcodec.read, path), repeat)
+        print(f"\nfull read of the file (2 threads): {full * 1e3:.1f} ms\n")
+        print("| region (x, y, 256, 256) | tiles touched | ms | / full read |")
+        print("|---|---:|---:|---:|")
+        ratios = []
+        header = vqcodec.container.parse_header(memoryview(data))
+        for x, y in TILE_REGIONS:
+            region = (x, y, 256, 256)
+            spent, part = timed(partial(vqcodec.read, path, region=region), max(repeat, 7))
+            assert np.array_equal(part, decoded[y : y + 256, x : x + 256])
+            touched = len(vqcodec.tiles.touched(header, region))
+            ratios.append(spent / full)
+            print(f"| {x}, {y} | {touched} | {spent * 1e3:.2f} | {spent / full:.4f} |")
+    print(
+        f"\nsize: tiled {len(data):,} bytes, untiled {len(plain):,} "
+        f"({len(data) / len(plain):.4f}x)\n"
+    )
+    target(
+        "tiles: encode 2 threads / 1 thread <= 0.6x", [times["encode", 2] / times["encode", 1]], 0.6
+    )
+    target(
+        "tiles: decode 2 threads / 1 thread <= 0.6x", [times["decode", 2] / times["decode", 1]], 0.6
+    )
+    target("tiles: 256x256 region / full read <= 0.02x", ratios, 0.02)
+    target("tiles: tiled size / untiled <= 1.01x", [len(data) / len(plain)], 1.01)
 
 
 # --- gray against the tutorial ------------------------------------------------------------

@@ -63,8 +63,9 @@ static inline unsigned paint_row(const uint16_t *labels, uint32_t columns, int t
 int vq_paint(const uint16_t *labels, uint32_t width, uint32_t height, int block_width,
              int block_height, const uint8_t *codebook, int entries, int channels,
              uint8_t *out) {
-    const uint32_t columns = (width + block_width - 1) / block_width;
-    const uint32_t rows = (height + block_height - 1) / block_height;
+    /* In 64 bits: width + block_width - 1 would wrap in 32 near 2**32. */
+    const uint32_t columns = (uint32_t)(((uint64_t)width + block_width - 1) / block_width);
+    const uint32_t rows = (uint32_t)(((uint64_t)height + block_height - 1) / block_height);
     const size_t entry = (size_t)block_width * block_height * channels;
     const size_t block_row = (size_t)block_width * channels, image_row = (size_t)width * channels;
     /* Whole blocks, then the last column's, cut at the right edge. */
@@ -107,7 +108,8 @@ int vq_paint(const uint16_t *labels, uint32_t width, uint32_t height, int block_
  * (mean-ordered search), skips a codeword whose two terms pass it (Lee and Chen's
  * variance bound), and stops summing a distance once it passes it (partial distance). */
 typedef struct {
-    float sum, spread;
+    float sum;     /* an integer for integer codewords: exact in float (at most 255 x 256) */
+    double spread; /* irrational in general: in double, so that the margin below covers it */
     int index;
 } ranked;
 
@@ -182,6 +184,9 @@ static inline int consider(search *q, const ranked *order, const float *sorted, 
 int vq_block_nearest(const uint8_t *vectors, uint64_t n, int dim, const float *codebook,
                      int entries, uint16_t *labels, float *distances) {
     if (dim < 1 || dim > VQ_MAX_BLOCK_DIM || entries < 1 || entries > 65536) return VQ_ERR_ARGS;
+    /* A NaN or infinite component would make the order below inconsistent. */
+    for (size_t i = 0; i < (size_t)entries * dim; i++)
+        if (!isfinite(codebook[i])) return VQ_ERR_ARGS;
     ranked *order = malloc(sizeof(ranked) * entries);
     float *sorted = malloc(sizeof(float) * entries * dim);
     float *sums = malloc(sizeof(float) * entries);
@@ -192,7 +197,7 @@ int vq_block_nearest(const uint8_t *vectors, uint64_t n, int dim, const float *c
     for (int k = 0; k < entries; k++) {
         double s, spread;
         sum_and_spread(codebook + (size_t)k * dim, dim, &s, &spread);
-        order[k] = (ranked){(float)s, (float)spread, k};
+        order[k] = (ranked){(float)s, spread, k};
     }
     qsort(order, entries, sizeof(ranked), by_sum);
     for (int k = 0; k < entries; k++) {

@@ -11,12 +11,14 @@ static int check_wide_bits(int bits) {
     return 0;
 }
 
+/* The kernels take typed pointers: check_aligned (kmeans_glue.h) checks each buffer's. */
 /* A buffer of uint16 labels: an even length, count = len / 2. */
 static int check_wide_labels(const char *name, const Py_buffer *labels, Py_ssize_t *count) {
     if (labels->len % 2) {
         PyErr_Format(PyExc_ValueError, "%s: an odd number of bytes for uint16 labels", name);
         return -1;
     }
+    if (check_aligned(name, labels, sizeof(uint16_t))) return -1;
     *count = labels->len / 2;
     return 0;
 }
@@ -116,6 +118,7 @@ done:
 /* A float32 or float64 buffer of rows x dim values. */
 static int check_matrix(const char *name, const Py_buffer *b, Py_ssize_t item, Py_ssize_t dim,
                         Py_ssize_t most, Py_ssize_t *rows) {
+    if (check_aligned(name, b, (size_t)item)) return -1;
     Py_ssize_t n = b->len / item / dim;
     if (n < 1 || n > most || n * item * dim != b->len) {
         PyErr_Format(PyExc_ValueError, "%s: must hold 1..%zd rows of %zd values", name, most,
@@ -154,7 +157,9 @@ static PyObject *block_nearest(PyObject *self, PyObject *args) {
     if (n * dim != vectors.len || check_wide_labels("labels", &labels, &count) ||
         check_length("labels", count, n) ||
         check_matrix("codebook", &codebook, sizeof(float), dim, 65536, &entries) ||
-        (have_distances && check_length("distances", distances.len, n * (Py_ssize_t)sizeof(float))))
+        (have_distances && (check_aligned("distances", &distances, sizeof(float)) ||
+                            check_length("distances", distances.len,
+                                         n * (Py_ssize_t)sizeof(float)))))
         goto done;
     Py_BEGIN_ALLOW_THREADS
     status = vq_block_nearest(vectors.buf, (uint64_t)n, (int)dim, codebook.buf, (int)entries,
@@ -162,6 +167,8 @@ static PyObject *block_nearest(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     if (status == VQ_ERR_NOMEM) {
         PyErr_NoMemory();
+    } else if (status == VQ_ERR_ARGS) {
+        PyErr_SetString(PyExc_ValueError, "codebook: every component must be finite");
     } else if (status < 0) {
         PyErr_Format(PyExc_RuntimeError, "block_nearest failed (%d)", status);
     } else {
@@ -195,6 +202,7 @@ static PyObject *block_sums(PyObject *self, PyObject *args) {
     if (n * dim != vectors.len || check_wide_labels("labels", &labels, &count) ||
         check_length("labels", count, n) ||
         check_matrix("sums", &sums, sizeof(double), dim, 65536, &entries) ||
+        check_aligned("counts", &counts, sizeof(uint64_t)) ||
         check_length("counts", counts.len, entries * (Py_ssize_t)sizeof(uint64_t)))
         goto done;
     Py_BEGIN_ALLOW_THREADS

@@ -112,7 +112,7 @@ int vq_paint(const uint16_t *labels, uint32_t width, uint32_t height, int block_
  * (1..65536) codewords (entries x dim floats): squared Euclidean distance, ties to the lower
  * index; distances (n floats, or NULL) gets each one's. With integer-valued codewords every
  * distance is an integer below 2**24, exact in float, so the answer is exact. Allocates
- * O(entries x dim); VQ_ERR_ARGS or VQ_ERR_NOMEM. */
+ * O(entries x dim); VQ_ERR_ARGS (also for a NaN or infinite component) or VQ_ERR_NOMEM. */
 int vq_block_nearest(const uint8_t *vectors, uint64_t n, int dim, const float *codebook,
                      int entries, uint16_t *labels, float *distances);
 

@@ -9,6 +9,7 @@ BLAMED = {
     "magic", "version", "header_crc", "flags", "channels", "bits", "width", "height",
     "width, height", "codebook_entries", "label_coding", "block_width, block_height",
     "reserved", "payload_bytes", "header", "file", "data_crc", "payload", "codebook",
+    "tile_log2",
 }  # fmt: skip
 
 

@@ -219,3 +219,28 @@ def test_a_block_file_with_more_than_256_colours_is_no_gif(tmp_path):
         np.asarray(Image.open(tmp_path / "x.webp").convert("RGB")),
         vqcodec.decode(vqcodec.encode(image, 8, block=(2, 2))),
     )
+
+
+def test_ties_go_to_the_lower_index_even_when_the_spread_bound_is_tight():
+    """Review finding: a codeword at exactly the best distance must not be pruned by the
+    spread bound's rounding (two codewords at distance 4140 of a block, parallel deviations;
+    the previous block's codeword, index 1, is tried first)."""
+    half, steps = 2070, []
+    for size in range(7, 0, -1):
+        while half >= size * size and len(steps) < 256:
+            steps += [size, -size]
+            half -= size * size
+    e = np.array(steps + [0] * (256 - len(steps)))
+    x, c0, c1 = 128 + 15 * e, 128 + 16 * e, 128 + 14 * e
+    book = vqcodec.Codebook.build(np.stack([c0, c1]).astype(np.uint8), 4, (8, 8), 1)
+    image = np.concatenate([c1.reshape(8, 8, 4), x.reshape(8, 8, 4)], axis=1).astype(np.uint8)
+    labels = codec.decode_parts(vqcodec.encode(image, codebook=book), codebook=book)[2]
+    assert labels.tolist() == [1, 0]
+
+
+def test_the_glue_refuses_misaligned_and_non_finite_buffers():
+    with pytest.raises(ValueError, match="aligned"):
+        _core.paint(memoryview(bytearray(5))[1:], 1, 2, 1, 1, bytes([1]), 1, bytearray(2))
+    with pytest.raises(ValueError, match="finite"):
+        codebook = np.full((1, 4), np.nan, np.float32)
+        _core.block_nearest(bytes(4), 4, codebook, np.zeros(1, np.uint16), None)

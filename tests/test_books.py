@@ -232,3 +232,56 @@ def test_batches_encode_with_a_codebook_and_decode_with_it(tmp_path, capsys):
             np.asarray(Image.open(tmp_path / "back" / f"p{i}.vq.png")),
             vqcodec.decode(data, codebook=book),
         )
+
+
+def test_review_fixes_train_load_and_pillow(tmp_path, capsys):
+    """Review findings: train never writes over a training image; a codebook is read
+    bounded (/dev/zero); train checks its options before any work and names a bad input;
+    a 1x1 file naming a shared codebook has no palette form in Pillow."""
+    image = photos(1)[0]
+    Image.fromarray(image).save(tmp_path / "p.png")
+    before = (tmp_path / "p.png").read_bytes()
+    assert main(["train", str(tmp_path / "p.png"), "-o", str(tmp_path / "p.png"), "-f"]) == 1
+    assert "input of this run" in capsys.readouterr().err
+    assert (tmp_path / "p.png").read_bytes() == before
+    with pytest.raises(vqcodec.FormatError, match="more bytes than any codebook"):
+        vqcodec.Codebook.load("/dev/zero")
+    with pytest.raises(ValueError, match="block sides"):
+        vqcodec.train([image], 4, (0, 2))
+    with pytest.raises(ValueError, match=r"bits must be 1\.\.8 with 1x1"):
+        vqcodec.train([image], 12, (1, 1))
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    args = [
+        "train",
+        str(tmp_path / "p.png"),
+        str(tmp_path / "bad.png"),
+        "-o",
+        str(tmp_path / "b.vqb"),
+    ]
+    assert main(args) == 1
+    assert f"{tmp_path / 'bad.png'}:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "train",
+                str(tmp_path / "p.png"),
+                "-o",
+                str(tmp_path / "b.vqb"),
+                "--block",
+                "1x1",
+                "-b",
+                "12",
+            ]
+        )
+    assert "bits must be 1..8" in capsys.readouterr().err
+    book = vqcodec.train([image], 4, (1, 1))
+    book.save(tmp_path / "one.vqb")
+    vqcodec.write(tmp_path / "one.vq", image, codebook=book)
+    opened = Image.open(tmp_path / "one.vq")
+    opened.draft("P", None)
+    assert opened.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(opened), vqcodec.read(tmp_path / "one.vq"))
+    assert main(["compare", str(tmp_path / "p.png"), "--codebook", str(tmp_path / "one.vqb")]) == 1
+    assert "give --rd FIG" in capsys.readouterr().err
+    with pytest.raises(TypeError, match=r"vqcodec\.Codebook"):
+        vqcodec.decode((tmp_path / "one.vq").read_bytes(), codebook="one.vqb")  # type: ignore[arg-type]

@@ -69,7 +69,9 @@ def test_encoder_reproduces_valid_example(case):
     if "codebook" in case:
         data = vqcodec.encode(image, coding=case["coding"], codebook=book_of(case))
     else:
-        data = vqcodec.encode(image, case["bits"], coding=case["coding"], block=block)
+        data = vqcodec.encode(
+            image, case["bits"], coding=case["coding"], block=block, tile=case.get("tile")
+        )
     assert data == (EXAMPLES / case["file"]).read_bytes()
 
 

@@ -19,7 +19,7 @@ import os
 import stat
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from PIL import Image
@@ -245,3 +245,38 @@ def _read_some(stream: Readable, size: int) -> bytes:
             f"the file must be opened in binary mode ('rb'); its read() gave {type(chunk).__name__}"
         )
     return chunk
+
+
+RegionReader = tuple[container.Header, bytes, Callable[[int, int], bytes]]
+
+
+@contextlib.contextmanager
+def region_reader(source: Source, max_pixels: int | None = None) -> Iterator[RegionReader | None]:
+    """For a tiled .vq file at a path (a regular file): its checked header, its codebook
+    section, and ``fetch(offset, size)``, which reads payload bytes when asked (positional
+    reads: threads may share it). The file's length is checked against its header; nothing
+    else is read. None for anything else (an untiled file, a stream, bytes): read it whole.
+    """
+    if not is_path(source):
+        yield None
+        return
+    with open(source, "rb", buffering=0) as stream:  # type: ignore[arg-type]
+        head = _read_stream(stream, container.HEADER_BYTES)
+        header = container.parse_header(memoryview(head), max_pixels)
+        left = _bytes_left(stream)
+        if not header.tiled or left is None or not hasattr(os, "pread"):
+            yield None
+            return
+        _check_length(container.HEADER_BYTES + left, header.file_bytes)
+        section = bytes(_read_stream(stream, header.codebook_bytes, trusted=True))
+        base, descriptor = container.HEADER_BYTES + header.codebook_bytes, stream.fileno()
+
+        def fetch(offset: int, size: int) -> bytes:
+            data = os.pread(descriptor, size, base + offset)
+            if len(data) != size:  # the file shrank since its length was checked
+                raise FormatError("file", "truncated while it was read")
+            return data
+
+        if len(section) != header.codebook_bytes:
+            raise FormatError("file", "truncated while it was read")
+        yield header, section, fetch

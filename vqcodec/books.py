@@ -56,11 +56,12 @@ class Codebook:
     @classmethod
     def load(cls, path: PathLike) -> Codebook:
         """Read and check a .vqb file."""
-        size = os.stat(path).st_size
-        if size > _LARGEST_BOOK:
-            raise FormatError("file", f"{size} bytes, more than any codebook file holds")
         with open(path, "rb") as stream:
-            return cls(stream.read())
+            # Bounded: a device or a FIFO reports no size, and /dev/zero never ends.
+            data = stream.read(_LARGEST_BOOK + 1)
+        if len(data) > _LARGEST_BOOK:
+            raise FormatError("file", "more bytes than any codebook file holds")
+        return cls(data)
 
     def save(self, path: PathLike, *, overwrite: bool = True) -> None:
         """Write the .vqb file atomically (as ``vqcodec.write`` writes)."""
@@ -100,8 +101,19 @@ def train(
     Each image gives the same share of a training sample of 64 block vectors a codeword
     (all of its blocks when it has fewer), so a large image does not drown the small ones;
     LBG runs on that sample (``vqcodec.blocks``). The same images and options give the same
-    bytes. ``on_image(i)`` is called after the i-th image is read.
+    bytes. ``on_image(i)`` is called before the i-th image is read (so that a caller knows
+    which one an error is about).
     """
+    from .codec import _check_int, check_block  # the checks encode makes of the same options
+
+    block = check_block(block)
+    bits = _check_int("bits", bits)
+    most = container.max_bits(block)
+    if not container.MIN_BITS <= bits <= most:
+        raise ValueError(
+            f"bits must be {container.MIN_BITS}..{most} with {block[0]}x{block[1]} "
+            f"blocks, not {bits}"
+        )
     sources = list(images)
     if not sources:
         raise ValueError("train needs at least one image")
@@ -110,6 +122,8 @@ def train(
     rng = np.random.default_rng(seed)
     parts, channels = [], None
     for index, source in enumerate(sources):
+        if on_image is not None:
+            on_image(index)
         if isinstance(source, (str, os.PathLike)):
             image = open_image(source, max_pixels)
             pixels = to_array(image, max_pixels)
@@ -128,8 +142,6 @@ def train(
         if len(vectors) > share:
             vectors = vectors[np.sort(rng.choice(len(vectors), share, replace=False))]
         parts.append(vectors)
-        if on_image is not None:
-            on_image(index)
     sample = np.concatenate(parts)
     distinct = np.unique(sample, axis=0)
     vectors = distinct if len(distinct) <= k else blocks.train(sample, k, seed)

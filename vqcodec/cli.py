@@ -38,7 +38,7 @@ from PIL import Image
 from . import __version__, _io, books, codec, compare, container
 from ._atomic import check_destination, write_bytes
 from .errors import VQError
-from .images import open_image, output_format, to_array
+from .images import open_image, output_format, save_pixels, to_array
 from .quantize import check_dither
 
 EXIT_OK, EXIT_ERROR = 0, 1  # usage errors exit 2, from argparse
@@ -209,13 +209,21 @@ def make_parser() -> argparse.ArgumentParser:
         "--bits",
         type=_label_bits,
         help="bits per label, 1..8 (default 4), or 1..16 with --block; with --target-psnr or "
-        "--max-bytes, the most the search may choose (default 8, or 16 with --block)",
+        "--max-bytes, the most the search may choose (default 8, or 10 with --block)",
     )
     encode.add_argument(
         "--codebook",
         metavar="BOOK",
         help="label blocks with the shared codebook BOOK (a .vqb from vqcodec train): the "
         ".vq names it instead of holding it, and takes its block and bits",
+    )
+    encode.add_argument(
+        "--tile",
+        type=_tile,
+        metavar="N",
+        help="code the labels in tiles of N x N labels (a power of two, 32..4096; 256 is a "
+        "good size): every core codes and decodes them, and decode --crop reads only the "
+        "tiles it needs",
     )
     encode.add_argument(
         "--block",
@@ -301,6 +309,12 @@ def make_parser() -> argparse.ArgumentParser:
         type=_quality,
         metavar="Q",
         help="0..100, for a lossy output: JPEG (default 90), or WebP, which it makes lossy",
+    )
+    decode.add_argument(
+        "--crop",
+        type=_crop,
+        metavar="X,Y,W,H",
+        help="decode only the W x H pixels at X,Y (of a tiled file: only the tiles they touch)",
     )
     decode.add_argument(
         "--codebook",
@@ -494,14 +508,24 @@ def _train(args: argparse.Namespace) -> int:
     ]
     if problems:
         raise UserError(problems[0].partition(": ")[0], problems[0].partition(": ")[2])
-    if os.path.lexists(args.output) and not args.force:
-        raise UserError(args.output, "exists (use -f to replace it)")
+    if args.output == STDIO:
+        raise UserError(STDOUT_NAME, "a codebook is written to a file: give -o BOOK.vqb")
+    _check_output(args.output, sources, args.force, {})  # never over a training image
     shown = _shown(args.output)
+    reading = [""]
+
+    def read(index: int) -> None:
+        reading[0] = sources[index]
 
     try:
         book = books.train(
-            sources, args.bits, args.block, seed=args.seed, max_pixels=args.max_pixels
-        )
+            sources, args.bits, args.block, seed=args.seed, max_pixels=args.max_pixels,
+            on_image=read,
+        )  # fmt: skip
+    except (VQError, OSError) as error:  # an image that cannot be read: named
+        raise UserError(
+            _shown(reading[0]), str(getattr(error, "strerror", None) or error)
+        ) from None
     except ValueError as error:  # images of mixed kinds
         raise UserError(shown, str(error)) from None
     book.save(args.output, overwrite=args.force)
@@ -537,6 +561,7 @@ def _encode_one(args: argparse.Namespace, source: str, written: dict[str, str]) 
             dither=args.dither,
             block=args.block,
             codebook=args.book,
+            tile=args.tile,
         )
     except ValueError as error:
         if args.book is None:
@@ -606,20 +631,44 @@ def _decode_one(args: argparse.Namespace, source: str, written: dict[str, str]) 
         fmt = args.format or output_format(output)
     except VQError as error:
         raise UserError(output, f"{error}; or give --format NAME") from None
-    data = _io.read_container(sys.stdin.buffer if source == STDIO else source, args.max_pixels)
-    book = args.book or codec.find_codebook(data, source)
-    parts = codec.decode_parts(data, max_pixels=args.max_pixels, codebook=book)
-    # stdout gets the whole file or nothing, as a path does (save_parts writes it atomically)
+    options = {"format": fmt, "quality": args.quality, "overwrite": args.force}
+    # stdout gets the whole file or nothing, as a path does (the savers write it atomically)
     destination = io.BytesIO() if output == STDIO else output
+    if args.crop is not None:
+        pixels = _cropped(args, source)
+        save: Any = lambda: save_pixels(destination, pixels, **options)  # noqa: E731
+    else:
+        data = _io.read_container(sys.stdin.buffer if source == STDIO else source, args.max_pixels)
+        book = args.book or codec.find_codebook(data, source)
+        parts = codec.decode_parts(data, max_pixels=args.max_pixels, codebook=book)
+        save = lambda: codec.save_parts(destination, *parts, **options)  # noqa: E731
     try:
-        codec.save_parts(
-            destination, *parts, format=fmt, quality=args.quality, overwrite=args.force
-        )
+        save()
     except VQError as error:  # what this format cannot hold (alpha in a JPEG, ...)
         raise UserError(_shown(output, STDOUT_NAME), str(error)) from None
     if isinstance(destination, io.BytesIO):
         _write(STDIO, destination.getvalue(), args.force)
     written[_output_key(output)] = source
+
+
+def _cropped(args: argparse.Namespace, source: str) -> np.ndarray:
+    """The --crop region of one file, (h, w, C): of a tiled file at a path, from the tiles
+    it touches alone."""
+    try:
+        if source == STDIO:
+            data = _io.read_container(sys.stdin.buffer, args.max_pixels)
+            pixels = codec.decode(
+                data, max_pixels=args.max_pixels, codebook=args.book, region=args.crop
+            )
+        else:
+            pixels = codec.read(
+                source, max_pixels=args.max_pixels, codebook=args.book, region=args.crop
+            )
+    except VQError:
+        raise
+    except ValueError as error:  # a crop outside the image
+        raise UserError(_shown(source), str(error)) from None
+    return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -647,6 +696,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    if args.codebook is not None and not args.rd:
+        raise UserError(args.codebook, "--codebook adds a point to the --rd figure: give --rd FIG")
     book = _load_book(args.codebook)
     for option, figure in (("--plot", args.plot), ("--rd", args.rd)):
         if figure:
@@ -662,6 +713,11 @@ def _compare(args: argparse.Namespace) -> int:
     else:
         name, source = args.input, open_image(args.input)
     image = to_array(source)
+    if book is not None and book.channels != image.shape[2]:
+        raise UserError(
+            args.codebook,
+            f"its blocks have {book.channels} channel(s), the image {image.shape[2]}",
+        )
     decoded: list[np.ndarray] = []
 
     def on_row(row: dict[str, Any], picture: np.ndarray) -> None:
@@ -736,6 +792,25 @@ def _label_bits(text: str) -> int:
             f"bits must be 1..8 (1..{container.MAX_BLOCK_BITS} with --block), not {value}"
         )
     return value
+
+
+def _tile(text: str) -> int:
+    try:
+        return 1 << codec.check_tile(int(text)) if text.isdigit() else int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _crop(text: str) -> tuple[int, int, int, int]:
+    parts = text.split(",")
+    if len(parts) != 4 or not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"a crop is X,Y,W,H in pixels, such as 0,0,256,256, not {text!r}"
+        )
+    x, y, width, height = (int(part) for part in parts)
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"a crop's width and height must be >= 1: {text!r}")
+    return x, y, width, height
 
 
 def _block(text: str) -> tuple[int, int]:
@@ -868,7 +943,9 @@ def _settle_names(args: argparse.Namespace) -> str | None:
     inputs = args.inputs
     if inputs.count(STDIO) > 1:
         return "- (stdin) can be read only once"
-    if not hasattr(args, "out_dir"):  # info and compare name no outputs
+    if args.command == "train" and args.bits > container.max_bits(args.block):
+        return f"bits must be 1..{container.max_bits(args.block)} for 1x1 blocks, not {args.bits}"
+    if not hasattr(args, "out_dir"):  # info, compare and train name no output folders
         return None
     output = args.output
     if output not in (None, STDIO) and (output.endswith(("/", os.sep)) or os.path.isdir(output)):
@@ -889,10 +966,11 @@ def _settle_names(args: argparse.Namespace) -> str | None:
     suffix = args.suffix
     if suffix is not None and (not suffix or "/" in suffix or os.sep in suffix):
         return f"--suffix must be a non-empty name ending, with no folder in it, not {suffix!r}"
-    if args.command == "encode":
+    if args.command == "encode" and args.codebook is None:  # with a book, bits are its
         most = container.max_bits(args.block)
         if args.bits is not None and args.bits > most:
             return f"bits must be 1..{most} without --block (pixels), not {args.bits}"
+    if args.command == "encode":
         if args.dither and args.block != (1, 1):
             return "--dither works on pixels, not on blocks: give --dither or --block"
         if args.codebook is not None and (
@@ -902,7 +980,11 @@ def _settle_names(args: argparse.Namespace) -> str | None:
     to_stdout = args.output == STDIO or (args.output is None and STDIO in inputs)
     if args.command == "decode" and to_stdout and args.format is None:
         return "writing to stdout needs --format NAME (png, webp, jpeg, ...)"
-    return _settle_batch(args)
+    problem = _settle_batch(args)
+    cropping = args.command == "decode" and args.crop is not None
+    if problem is None and cropping and (args.batch or len(inputs) > 1):
+        return "--crop decodes one file: give a single .vq file"
+    return problem
 
 
 def _settle_batch(args: argparse.Namespace) -> str | None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _core, _io, blocks, container
+from . import _core, _io, blocks, container, tiles
 from ._atomic import write_bytes
 from .books import Codebook, beside
-from .coding import CODINGS, packed
+from .coding import CODINGS
 from .container import LabelCoding
 from .errors import FormatError, VQError
 from .images import ImageLike, save_decoded, save_pixels, to_array
@@ -27,6 +27,7 @@ PathLike = str | os.PathLike[str]
 Quantized = tuple[np.ndarray, np.ndarray]  # (K, C) codebook, (N,) labels
 
 DEFAULT_BITS = 4
+BLOCK_SEARCH_BITS = 10  # the most bits a target search with blocks tries by default
 
 
 class TargetError(VQError):
@@ -46,6 +47,8 @@ def encode(
     dither: float = 0.0,
     block: tuple[int, int] = (1, 1),
     codebook: Codebook | None = None,
+    tile: int | None = None,
+    threads: int | None = None,
 ) -> bytes:
     """Quantize ``image`` to at most ``2**bits`` colours and return the .vq file's bytes.
 
@@ -73,12 +76,18 @@ def encode(
     ``block=(bw, bh)`` (each 1..8) quantizes blocks of bw x bh pixels as vectors (spec
     §4.4): at most ``2**bits`` codewords of a whole block each, one label a block, so a
     file can take less than one bit a pixel; ``bits`` is then 1..16 (the entropy codings
-    take labels of at most 8 bits; wider ones are packed). No dithering with blocks.
+    take labels of at most 8 bits; wider ones are packed). No dithering with blocks. A
+    target search with blocks tries at most 10 bits unless ``bits`` says more.
 
     ``codebook``, a shared :class:`vqcodec.Codebook` (``vqcodec.train``), labels the image's
     blocks with its codewords: the file names the codebook by its SHA-256 instead of holding
     it (spec §12), and decoding needs it. ``bits`` and ``block`` are the codebook's (give
     them only to check that); no targets or dithering then.
+
+    ``tile`` (a power of two, 32..4096) codes the labels in tiles of that many labels square
+    (spec §13), each on its own: ``threads`` threads (default: every core) code and decode
+    them, with the same bytes whatever their number, and ``read(..., region=...)`` decodes
+    only the tiles a region touches.
 
     >>> data = vqcodec.encode(np.zeros((2, 3), np.uint8), bits=2)
     >>> vqcodec.decode(data).shape
@@ -86,10 +95,12 @@ def encode(
     >>> vqcodec.info(vqcodec.encode(photo, target_psnr=35))["bits"]
     5
     """
+    tile_log2 = check_tile(tile)
     if codebook is not None:
         return _encode_with_book(
-            image, codebook, bits, block, coding, max_pixels, target_psnr, max_bytes, dither
-        )
+            image, codebook, bits, block, coding, max_pixels, target_psnr, max_bytes, dither,
+            tile_log2, threads,
+        )  # fmt: skip
     block = check_block(block)
     most = container.max_bits(block)
     if bits is not None:
@@ -133,17 +144,16 @@ def encode(
             payload_bytes=0,
             block_width=block[0],
             block_height=block[1],
+            flags=container.FLAG_TILED if tile_log2 else 0,
+            tile_log2=tile_log2,
         )
-        used = wanted
-        if bits > container.MAX_BITS:
-            used = LabelCoding.PACKED  # the entropy codings take labels of at most 8 bits
-        payload = CODINGS[used].encode(labels, header) if used != LabelCoding.PACKED else None
-        if payload is None:  # packed, asked for or as the fallback
-            used, payload = LabelCoding.PACKED, packed.encode(labels, header)
-        header = replace(header, payload_bytes=len(payload), label_coding=used)
-        return container.build(header, codebook.tobytes(), payload)
+        section = codebook.tobytes()
+        header, payload = _coded(labels, header, wanted, section, threads)
+        return container.build(header, section, payload)
 
-    highest = most if bits is None else bits
+    # A target search over block codebooks stops at 10 bits unless told otherwise: LBG with
+    # tens of thousands of codewords takes minutes an attempt, for little a photo gains.
+    highest = (most if block == (1, 1) else BLOCK_SEARCH_BITS) if bits is None else bits
     if target_psnr is not None:
 
         def measure(quantized: Quantized) -> float:
@@ -196,6 +206,8 @@ def _encode_with_book(
     target_psnr: float | None,
     max_bytes: int | None,
     dither: float,
+    tile_log2: int,
+    threads: int | None,
 ) -> bytes:
     """``encode`` with a shared codebook (spec §12)."""
     if not isinstance(book, Codebook):
@@ -224,16 +236,46 @@ def _encode_with_book(
         payload_bytes=0,
         block_width=book.block[0],
         block_height=book.block[1],
-        flags=container.FLAG_EXTERNAL_CODEBOOK,
+        flags=container.FLAG_EXTERNAL_CODEBOOK | (container.FLAG_TILED if tile_log2 else 0),
+        tile_log2=tile_log2,
     )
-    used = container.CODING_NAMES[coding]
-    if book.bits > container.MAX_BITS:
-        used = LabelCoding.PACKED
-    payload = CODINGS[used].encode(labels, header) if used != LabelCoding.PACKED else None
-    if payload is None:
-        used, payload = LabelCoding.PACKED, packed.encode(labels, header)
-    header = replace(header, payload_bytes=len(payload), label_coding=used)
+    header, payload = _coded(labels, header, container.CODING_NAMES[coding], book.digest, threads)
     return container.build(header, book.digest, payload)
+
+
+def _coded(
+    labels: np.ndarray,
+    header: container.Header,
+    wanted: LabelCoding,
+    section: bytes,
+    threads: int | None,
+) -> tuple[container.Header, bytes]:
+    """The payload of ``labels`` by the ``wanted`` coding, tile by tile when ``header`` says
+    so (``section``: the codebook section, whose CRC the tile index holds), and the header
+    with its coding and size: packed where the coding would not be smaller, or where the
+    labels are wider than the entropy codings take (8 bits)."""
+    used = wanted if header.bits <= container.MAX_BITS else LabelCoding.PACKED
+    while True:
+        trial = replace(header, label_coding=used)
+        if header.tiled:
+            grid = labels.reshape(header.rows, header.columns)
+            payload = tiles.encode(grid, trial, section, threads)
+        else:
+            payload = CODINGS[used].encode(labels, trial)
+        if payload is not None:
+            return replace(trial, payload_bytes=len(payload)), payload
+        used = LabelCoding.PACKED  # never None: packed always fits
+
+
+def check_tile(tile: object) -> int:
+    """``tile`` (None, or a power of two 32..4096) as the header's tile_log2 (0: no tiles)."""
+    if tile is None:
+        return 0
+    side = _check_int("tile", tile)
+    low, high = 1 << container.MIN_TILE_LOG2, 1 << container.MAX_TILE_LOG2
+    if not low <= side <= high or side & (side - 1):
+        raise ValueError(f"tile must be a power of two {low}..{high}, not {side}")
+    return side.bit_length() - 1
 
 
 def check_block(block: object) -> tuple[int, int]:
@@ -376,27 +418,123 @@ def decode(
     *,
     max_pixels: int | None = None,
     codebook: Codebook | None = None,
+    region: tuple[int, int, int, int] | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Decode .vq bytes to a uint8 array: (H, W) for gray, (H, W, C) for colour.
 
     Raises :class:`vqcodec.FormatError` for anything that breaks the spec; its ``field``
     names the field or section at fault. ``max_pixels`` as for :func:`encode`.
     ``codebook``: the shared codebook a file made with one names (spec §12); a missing or
-    different one is a FormatError naming the SHA-256 the file wants.
+    different one is a FormatError naming the SHA-256 the file wants. ``region`` (x, y,
+    width, height) returns only that part of the image: in a tiled file (spec §13), from the
+    tiles it touches alone. ``threads``: for tiled files, as for :func:`encode`.
 
     >>> image = vqcodec.decode(open("photo.vq", "rb").read())
     >>> image.shape, image.dtype
     ((512, 512, 3), dtype('uint8'))
     """
-    header, codebook, payload = _checked(data, max_pixels, codebook)
+    if region is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
+    box = None if region is None else check_region(region, _io.byte_view(data), max_pixels)
+    header, entries, payload, section = _checked(data, max_pixels, codebook)
+    if header.tiled:
+        fetch = lambda offset, size: payload[offset : offset + size]  # noqa: E731
+        return _shaped(header, _tiled_pixels(fetch, header, section, entries, box, threads))
+    if box is not None:
+        labels = CODINGS[header.label_coding].decode(payload, header)
+        grid = labels.reshape(header.rows, header.columns)
+        return _shaped(header, _pixels_of(header, entries, grid, (0, 0), box))
     if header.block != (1, 1):
         labels = CODINGS[header.label_coding].decode(payload, header)
-        pixels = paint(header.width, header.height, header.block, codebook, labels)
+        pixels = paint(header.width, header.height, header.block, entries, labels)
     else:
-        pixels = CODINGS[header.label_coding].decode(payload, header, codebook)
-    if header.channels == 1:
-        return pixels.reshape(header.height, header.width)
-    return pixels.reshape(header.height, header.width, header.channels)
+        pixels = CODINGS[header.label_coding].decode(payload, header, entries)
+    return _shaped(header, pixels.reshape(header.height, header.width, header.channels))
+
+
+def _shaped(header: container.Header, pixels: np.ndarray) -> np.ndarray:
+    """(H, W) for gray, as decode returns it; (H, W, C) otherwise."""
+    return pixels[..., 0] if header.channels == 1 else pixels
+
+
+def check_region(
+    region: object,
+    data: memoryview | None = None,
+    max_pixels: int | None = None,
+    header: container.Header | None = None,
+) -> tuple[int, int, int, int]:
+    """``region`` as (x, y, width, height) inside the image: ValueError otherwise."""
+    if not isinstance(region, (tuple, list)) or len(region) != 4:
+        raise TypeError(f"region must be (x, y, width, height), not {region!r}")
+    x, y, width, height = (_check_int("region", value) for value in region)
+    if header is None and data is not None:
+        header = container.parse_header(data.cast("B"), max_pixels)
+    if x < 0 or y < 0 or width < 1 or height < 1:
+        raise ValueError(f"region {x},{y},{width},{height}: x, y >= 0 and width, height >= 1")
+    if header is not None and (x + width > header.width or y + height > header.height):
+        raise ValueError(
+            f"region {x},{y},{width},{height} is not inside the {header.width}x"
+            f"{header.height} image"
+        )
+    return x, y, width, height
+
+
+def _tiled_pixels(
+    fetch: Callable[[int, int], bytes | memoryview],
+    header: container.Header,
+    section: bytes | memoryview,
+    entries: np.ndarray,
+    box: tuple[int, int, int, int] | None,
+    threads: int | None,
+) -> np.ndarray:
+    """The (h, w, C) pixels of ``box`` (default: the whole image) of a tiled file, each tile
+    decoded, turned into pixels and copied into place on the thread pool (spec §13)."""
+    x, y, w, h = box if box is not None else (0, 0, header.width, header.height)
+    index = tiles.read_index(fetch(0, header.index_bytes), header, section)
+    out = np.empty((h, w, header.channels), np.uint8)
+    bw, bh = header.block
+
+    def one(number: int) -> None:
+        offset, size, crc = index[number]
+        labels = tiles.decode_tile(header, number, fetch(offset, size), crc)
+        column, row, _, _ = header.tile_box(number)
+        pixels = _pixels_of(header, entries, labels, (column, row), None)
+        left, top = column * bw, row * bh  # the tile's pixels, cut to the box
+        x0, y0 = max(x, left), max(y, top)
+        x1, y1 = min(x + w, left + pixels.shape[1]), min(y + h, top + pixels.shape[0])
+        out[y0 - y : y1 - y, x0 - x : x1 - x] = pixels[y0 - top : y1 - top, x0 - left : x1 - left]
+
+    tiles.map_tiles(one, tiles.touched(header, (x, y, w, h)), threads)
+    return out
+
+
+def _pixels_of(
+    header: container.Header,
+    entries: np.ndarray,
+    grid: np.ndarray,
+    origin: tuple[int, int],
+    box: tuple[int, int, int, int] | None,
+) -> np.ndarray:
+    """The (h, w, C) pixels of ``box`` (default: the whole image) from a label ``grid``
+    whose top-left label is at ``origin`` in the file's label grid."""
+    bw, bh = header.block
+    left, top = origin[0] * bw, origin[1] * bh
+    width = min(grid.shape[1] * bw, header.width - left)
+    height = min(grid.shape[0] * bh, header.height - top)
+    if header.block == (1, 1):
+        out = np.empty((height, width, header.channels), np.uint8)
+        status = _core.gather(np.ascontiguousarray(grid, np.uint8), entries, header.channels, out)
+        if status:
+            raise FormatError(
+                "payload", f"a label is outside the codebook ({header.codebook_entries} entries)"
+            )
+    else:
+        out = paint(width, height, header.block, entries, grid)
+    if box is None:
+        return out
+    x, y, w, h = box
+    return np.ascontiguousarray(out[y - top : y - top + h, x - left : x - left + w])
 
 
 def decode_parts(
@@ -407,22 +545,36 @@ def decode_parts(
 ) -> tuple[container.Header, np.ndarray, np.ndarray]:
     """The header, the (K, bw*bh*C) codebook and the labels (one a block, row-major; uint16
     when wider than 8 bits) of .vq bytes, all checked."""
-    header, entries, payload = _checked(data, max_pixels, codebook)
+    header, entries, payload, section = _checked(data, max_pixels, codebook)
+    if header.tiled:
+        fetch = lambda offset, size: payload[offset : offset + size]  # noqa: E731
+        grid, _ = tiles.decode(fetch, header, section)
+        return header, entries, grid.reshape(-1)
     return header, entries, CODINGS[header.label_coding].decode(payload, header)
 
 
 def _checked(
     data: bytes | bytearray | memoryview, max_pixels: int | None, book: Codebook | None = None
-) -> tuple[container.Header, np.ndarray, memoryview]:
-    """Container checks (spec §6, 1-7): the header, the (K, C) codebook and the payload."""
+) -> tuple[container.Header, np.ndarray, memoryview, memoryview]:
+    """Container checks (spec §6, 1-7): the header, the (K, entry) codebook entries, the
+    payload, and the codebook section as stored (entries, or an external book's hash)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
     parsed = container.parse(_io.byte_view(data), max_pixels)
-    header = parsed.header
+    return (
+        parsed.header,
+        _entries(parsed.header, parsed.codebook, book),
+        parsed.payload,
+        parsed.codebook,
+    )
+
+
+def _entries(header: container.Header, section: memoryview, book: Codebook | None) -> np.ndarray:
+    if book is not None and not isinstance(book, Codebook):
+        raise TypeError(f"codebook must be a vqcodec.Codebook, not {type(book).__name__}")
     if header.external:
-        return header, _shared_entries(header, bytes(parsed.codebook), book), parsed.payload
-    codebook = np.frombuffer(parsed.codebook, np.uint8).reshape(-1, header.entry_bytes)
-    return header, codebook, parsed.payload
+        return _shared_entries(header, bytes(section), book)
+    return np.frombuffer(section, np.uint8).reshape(-1, header.entry_bytes)
 
 
 def _shared_entries(header: container.Header, wanted: bytes, book: Codebook | None) -> np.ndarray:
@@ -452,18 +604,39 @@ def _shared_entries(header: container.Header, wanted: bytes, book: Codebook | No
 
 
 def read(
-    source: _io.Source, *, max_pixels: int | None = None, codebook: Codebook | None = None
+    source: _io.Source,
+    *,
+    max_pixels: int | None = None,
+    codebook: Codebook | None = None,
+    region: tuple[int, int, int, int] | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Read and decode a .vq file: a path, a binary file object (read from where it
-    stands, left open) or the file's bytes. ``max_pixels`` as for :func:`encode`.
+    stands, left open) or the file's bytes. ``max_pixels`` as for :func:`encode`;
+    ``codebook``, ``region`` and ``threads`` as for :func:`decode`.
 
     Reads the header first, then exactly the size it announces (spec §6): a file that ends
-    early or runs on is a :class:`vqcodec.FormatError`, whatever the stream's length.
+    early or runs on is a :class:`vqcodec.FormatError`, whatever the stream's length. A
+    ``region`` of a tiled file at a path reads only the header, the codebook, the tile index
+    and the tiles the region touches, and checks those (spec §13: their CRCs and the
+    file's length), not the rest of the file.
 
     >>> image = vqcodec.read("photo.vq")
+    >>> corner = vqcodec.read("big.vq", region=(0, 0, 256, 256))
     """
+    if region is not None:
+        with _io.region_reader(source, max_pixels) as reader:
+            if reader is not None:
+                header, section, fetch = reader
+                box = check_region(region, header=header)
+                if header.external and codebook is None:
+                    codebook = beside(source, section)  # type: ignore[arg-type]
+                entries = _entries(header, memoryview(section), codebook)
+                pixels = _tiled_pixels(fetch, header, section, entries, box, threads)
+                return _shaped(header, pixels)
     data = _io.read_container(source, max_pixels)
-    return decode(data, max_pixels=max_pixels, codebook=codebook or find_codebook(data, source))
+    book = codebook or find_codebook(data, source)
+    return decode(data, max_pixels=max_pixels, codebook=book, region=region, threads=threads)
 
 
 def find_codebook(data: bytes | memoryview, source: object) -> Codebook | None:
@@ -527,6 +700,7 @@ def header_fields(header: container.Header) -> dict[str, Any]:
         "block_height": header.block_height,
         "flags": header.flags,
         "codebook": "external" if header.external else "in the file",
+        "tile": header.tile if header.tiled else 0,
         "header_bytes": container.HEADER_BYTES,
         "codebook_bytes": header.codebook_bytes,
         "payload_bytes": header.payload_bytes,

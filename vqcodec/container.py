@@ -12,6 +12,7 @@ import enum
 import hashlib
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import FormatError
@@ -32,7 +33,8 @@ HEADER_FIELDS = (
     ("label_coding", "B"),
     ("block_width", "B"),
     ("block_height", "B"),
-    ("reserved", "3s"),
+    ("tile_log2", "B"),
+    ("reserved", "2s"),
     ("payload_bytes", "Q"),
     ("header_crc", "I"),
 )
@@ -97,6 +99,13 @@ MIN_ENTROPY2_PAYLOAD = 8
 ENTROPY2_PIXELS_PER_BYTE = 1 << 25
 
 FLAG_EXTERNAL_CODEBOOK = 0x01  # spec §2, §12: the codebook is kept in a codebook file
+FLAG_TILED = 0x02  # spec §2, §13: the labels are coded tile by tile, with an index
+KNOWN_FLAGS = FLAG_EXTERNAL_CODEBOOK | FLAG_TILED
+# Spec §13: a tile is 2**tile_log2 labels square; each index entry is two u32 (the tile's
+# bytes and its CRC-32), and the index ends with the codebook's CRC and its own.
+MIN_TILE_LOG2, MAX_TILE_LOG2 = 5, 12
+TILE_ENTRY_BYTES = 8
+INDEX_TAIL_BYTES = 8
 # Spec §12: a file with an external codebook holds, in the codebook section, the SHA-256 of
 # the codebook file's bytes.
 DIGEST_BYTES = 32
@@ -143,6 +152,7 @@ class Header:
     block_width: int = 1
     block_height: int = 1
     flags: int = 0
+    tile_log2: int = 0
 
     @property
     def coding(self) -> str:
@@ -177,6 +187,57 @@ class Header:
         return self.block_width * self.block_height * self.channels
 
     @property
+    def tiled(self) -> bool:
+        """Whether the labels are coded tile by tile (spec §13)."""
+        return bool(self.flags & FLAG_TILED)
+
+    @property
+    def tile(self) -> int:
+        """A tile's side in labels (spec §13)."""
+        return 1 << self.tile_log2
+
+    @property
+    def tile_grid(self) -> tuple[int, int]:
+        """(tiles a row, rows of tiles) over the label grid."""
+        return -(-self.columns // self.tile), -(-self.rows // self.tile)
+
+    @property
+    def tile_count(self) -> int:
+        across, down = self.tile_grid
+        return across * down
+
+    @property
+    def index_bytes(self) -> int:
+        """The tile index at the payload's start (spec §13): 0 for a file without tiles."""
+        return self.tile_count * TILE_ENTRY_BYTES + INDEX_TAIL_BYTES if self.tiled else 0
+
+    def tile_box(self, number: int) -> tuple[int, int, int, int]:
+        """(column, row, columns, rows) of tile ``number`` in the label grid (row-major)."""
+        across = self.tile_grid[0]
+        column, row = number % across * self.tile, number // across * self.tile
+        return column, row, min(self.tile, self.columns - column), min(self.tile, self.rows - row)
+
+    def tile_packed_bytes(self, number: int) -> int:
+        _, _, columns, rows = self.tile_box(number)
+        return packed_size(columns * rows, self.bits)
+
+    def sum_over_tiles(self, size: Callable[[int], int]) -> int:
+        """``size(labels)`` summed over every tile, in closed form (at most four kinds of
+        tile: whole, cut at the right, cut at the bottom, the corner), so that a header
+        announcing billions of tiles costs nothing to check."""
+        tile = self.tile
+        whole_across, cut_across = divmod(self.columns, tile)
+        whole_down, cut_down = divmod(self.rows, tile)
+        total = whole_across * whole_down * size(tile * tile)
+        if cut_across:
+            total += whole_down * size(cut_across * tile)
+        if cut_down:
+            total += whole_across * size(tile * cut_down)
+        if cut_across and cut_down:
+            total += size(cut_across * cut_down)
+        return total
+
+    @property
     def external(self) -> bool:
         """Whether the codebook is kept in a codebook file (spec §12)."""
         return bool(self.flags & FLAG_EXTERNAL_CODEBOOK)
@@ -188,8 +249,11 @@ class Header:
 
     @property
     def packed_bytes(self) -> int:
-        """The payload's size in the packed coding (spec §4.1)."""
-        return packed_size(self.labels, self.bits)
+        """The payload's size in the packed coding (spec §4.1; §13 with tiles: the index and
+        every tile packed on its own, from a whole byte)."""
+        if not self.tiled:
+            return packed_size(self.labels, self.bits)
+        return self.index_bytes + self.sum_over_tiles(lambda count: packed_size(count, self.bits))
 
     @property
     def file_bytes(self) -> int:
@@ -219,7 +283,8 @@ def build(header: Header, codebook: bytes, payload: bytes) -> bytes:
         header.label_coding,
         header.block_width,
         header.block_height,
-        b"\0\0\0",
+        header.tile_log2,
+        b"\0\0",
         header.payload_bytes,
         0,
     )[: HEADER_BYTES - 4]
@@ -298,8 +363,12 @@ def parse_header(view: memoryview, max_pixels: int | None = None) -> Header:
         block_width=values["block_width"],
         block_height=values["block_height"],
         flags=values["flags"],
+        tile_log2=values["tile_log2"],
     )
     check_pixels(header.width, header.height, max_pixels, field="width, height")
+    if header.tiled:
+        _check_tiled_payload(header)
+        return header
     packed = header.packed_bytes
     if header.label_coding == LabelCoding.PACKED and header.payload_bytes != packed:
         raise FormatError(
@@ -326,6 +395,28 @@ def parse_header(view: memoryview, max_pixels: int | None = None) -> Header:
     return header
 
 
+def _check_tiled_payload(header: Header) -> None:
+    """Spec §13: the payload holds the index and every tile: for packed, exactly every tile
+    packed; for the entropy codings, each tile between its least payload (or its packed
+    size, if that is less) and its packed size."""
+    most = header.packed_bytes
+    if header.label_coding == LabelCoding.PACKED:
+        least = most
+    else:
+        entropy = header.label_coding == LabelCoding.ENTROPY
+        smallest = min_entropy_payload if entropy else min_entropy2_payload
+        least = header.index_bytes + header.sum_over_tiles(
+            lambda count: min(smallest(count), packed_size(count, header.bits))
+        )
+    if not least <= header.payload_bytes <= most:
+        rule = f"exactly {least}" if least == most else f"{least} to {most}"
+        raise FormatError(
+            "payload_bytes",
+            f"{header.payload_bytes}, but {header.tile_count} tiles of {header.coding} labels "
+            f"with their index take {rule}",
+        )
+
+
 def check_pixels(width: int, height: int, max_pixels: int | None, field: str) -> None:
     """Refuse an image over the pixel limit in force (spec §6), before anything is allocated."""
     limit = pixel_limit(max_pixels)
@@ -339,8 +430,15 @@ def check_pixels(width: int, height: int, max_pixels: int | None, field: str) ->
 
 def _check_fields(values: dict) -> None:
     flags = values["flags"]
-    if flags & ~FLAG_EXTERNAL_CODEBOOK:
+    if flags & ~KNOWN_FLAGS:
         raise FormatError("flags", f"unknown bits set (0x{flags:02x}); they must be zero")
+    tile_log2 = values["tile_log2"]
+    if flags & FLAG_TILED and not MIN_TILE_LOG2 <= tile_log2 <= MAX_TILE_LOG2:
+        raise FormatError(
+            "tile_log2", f"{tile_log2}, must be {MIN_TILE_LOG2}..{MAX_TILE_LOG2} with tiles"
+        )
+    if not flags & FLAG_TILED and tile_log2:
+        raise FormatError("tile_log2", f"{tile_log2}, must be 0 without tiles (flags bit 1)")
     if values["channels"] not in CHANNEL_COUNTS:
         raise FormatError("channels", f"{values['channels']}, must be 1, 3 or 4")
     block = (values["block_width"], values["block_height"])
@@ -366,7 +464,7 @@ def _check_fields(values: dict) -> None:
             "label_coding",
             f"{LabelCoding(coding).label} codes labels of at most {MAX_BITS} bits, not {bits}",
         )
-    if values["reserved"] != b"\0\0\0":
+    if values["reserved"] != b"\0\0":
         raise FormatError("reserved", "must be zero")
 
 
@@ -437,8 +535,12 @@ def build_book(header: BookHeader, codebook: bytes) -> bytes:
 def parse_book(data: bytes | bytearray | memoryview) -> tuple[BookHeader, memoryview]:
     """Check a codebook file against spec §12: its header and its (K x entry) entries."""
     view = memoryview(data).cast("B")
-    if len(view) < BOOK_HEADER_BYTES or bytes(view[:4]) != BOOK_MAGIC:
+    if bytes(view[:4]) != BOOK_MAGIC[: len(view[:4])] or len(view) < 4:
         raise FormatError("magic", "not a .vqb codebook file")
+    if len(view) < BOOK_HEADER_BYTES:
+        raise FormatError(
+            "header", f"truncated ({len(view)} bytes, the header needs {BOOK_HEADER_BYTES})"
+        )
     values = dict(
         zip((name for name, _ in BOOK_FIELDS), _BOOK_HEADER.unpack_from(view), strict=True)
     )
@@ -456,11 +558,11 @@ def parse_book(data: bytes | bytearray | memoryview) -> tuple[BookHeader, memory
     bits, most = values["bits"], max_bits(block)
     if not MIN_BITS <= bits <= most:
         raise FormatError("bits", f"{bits}, must be {MIN_BITS}..{most}")
+    if values["reserved"]:
+        raise FormatError("reserved", "must be zero")
     entries, allowed = values["codebook_entries"], min(1 << bits, MAX_ENTRIES)
     if not 1 <= entries <= allowed:
         raise FormatError("codebook_entries", f"{entries}, must be 1..{allowed} for bits={bits}")
-    if values["reserved"]:
-        raise FormatError("reserved", "must be zero")
     header = BookHeader(values["channels"], block[0], block[1], bits, entries)
     expected = header.file_bytes
     if len(view) != expected:

@@ -595,8 +595,8 @@ def _gif(codebook: np.ndarray, labels: np.ndarray) -> bytes:
     partial = np.flatnonzero((alpha != 0) & (alpha != 255))
     if partial.size:
         raise VQError(
-            f"GIF keeps only on/off transparency, and {partial.size} codebook entries have "
-            "alpha between 0 and 255: use .png or .webp, which keep it"
+            f"GIF keeps only on/off transparency, and {partial.size} of the image's colours "
+            "have alpha between 0 and 255: use .png or .webp, which keep it"
         )
     # GIF has one transparent entry: fully transparent pixels all take the first such
     # entry (they look alike; only the colour under them, which nobody sees, is lost).

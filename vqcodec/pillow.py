@@ -120,6 +120,8 @@ class VqImageFile(ImageFile.ImageFile):
         self._channels = header.channels
         self._codebook_bytes = header.codebook_bytes
         self._blocks = header.block != (1, 1)
+        # A palette needs the colours in the file: not blocks, not a shared codebook's hash.
+        self._no_palette = self._blocks or header.external
         self.info.update(
             bits=header.bits,
             coding=header.coding,
@@ -135,8 +137,9 @@ class VqImageFile(ImageFile.ImageFile):
         """Before loading, ``draft("P", None)`` switches to the palette form (see the module
         docstring); any other request changes nothing. Size requests are ignored: labels
         cannot be decoded at a reduced scale, so ``thumbnail`` resamples the full image.
-        A block file has no palette form (its codewords are blocks, not colours)."""
-        if mode != "P" or self.mode == "P" or not self.tile or self._blocks:
+        A block file has no palette form (its codewords are blocks, not colours), nor has a
+        file whose codebook is a shared codebook file (it holds the book's hash)."""
+        if mode != "P" or self.mode == "P" or not self.tile or self._no_palette:
             return None
         assert self.fp is not None
         self.fp.seek(container.HEADER_BYTES)

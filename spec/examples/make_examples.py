@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import pathlib
 import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -97,6 +98,67 @@ def block_images() -> dict[str, tuple[np.ndarray, int, str, tuple[int, int], str
     }
 
 
+def tiled_images() -> dict[str, tuple[np.ndarray, int, str, int, str]]:
+    """Tiled files (§13), lossless: name -> (image, bits, note, tile, coding)."""
+    y, x = np.mgrid[:50, :80]
+    palette = np.array([[230, 40, 40], [40, 200, 60], [30, 60, 220], [250, 250, 250]], np.uint8)
+    tiles = palette[((x // 6) + (y // 5) * 2 + (x * y) // 300) % 4]
+    gray = ((x // 9 + y // 7) % 4 * 80).astype(np.uint8)[:40, :70]
+    return {
+        "rgb-80x50-tiles32-entropy2": (
+            tiles, 2, "entropy2 in 3x2 tiles of 32 labels, the last column and row cut", 32,
+            "entropy2",
+        ),
+        "gray-70x40-tiles32-packed": (
+            gray, 2, "packed in 3x2 tiles of 32 labels, each from a fresh byte", 32, "packed"
+        ),
+    }  # fmt: skip
+
+
+def invalid_tiled_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """Broken tiled files. ``base`` is rgb-80x50-tiles32-entropy2."""
+    header = container.parse_header(memoryview(base))
+    start = container.HEADER_BYTES + header.codebook_bytes
+    index_flip = bytearray(base)
+    index_flip[start] ^= 0x01  # tile 0's size
+    tile_flip = bytearray(base)
+    tile_flip[-5] ^= 0x01  # the last byte of the last tile
+    index = bytearray(base[start : start + header.index_bytes])
+    first, second = struct.unpack_from("<I", index, 0)[0], struct.unpack_from("<I", index, 8)[0]
+    struct.pack_into("<I", index, 0, first + 2)
+    struct.pack_into("<I", index, 8, second - 2)
+    struct.pack_into("<I", index, len(index) - 4, zlib.crc32(index[:-4]))
+    shifted = base[:start] + bytes(index) + base[start + len(index) :]
+    return {
+        "tiles-index-crc": (
+            container.seal(index_flip),
+            "payload: checksum mismatch over the tile index",
+            "a tile size changed, the index CRC not updated",
+        ),
+        "tiles-tile-crc": (
+            container.seal(tile_flip),
+            f"payload: tile {header.tile_count - 1}: checksum mismatch",
+            "a byte of the last tile flipped, data_crc updated, the tile's CRC not",
+        ),
+        "tiles-shifted": (
+            container.seal(shifted),
+            "payload: tile 0",
+            "two tiles' sizes moved by 2 bytes (same sum, valid index CRC): tile 0 no longer "
+            "holds its bytes",
+        ),
+        "tiles-log2-4": (
+            set_field(base, "tile_log2", 4),
+            "tile_log2: 4, must be 5..12 with tiles",
+            "tiles of 16 labels, fewer than the least",
+        ),
+        "tiles-log2-without-flag": (
+            set_field(base, "flags", 0),
+            "tile_log2: 5, must be 0 without tiles",
+            "a tile size but no tiles flag",
+        ),
+    }
+
+
 def set_field(data: bytes, name: str, value: object) -> bytes:
     """``data`` with one header field set and the CRCs recomputed, so the field is reached."""
     offset, code = container.FIELD_OFFSETS[name]
@@ -160,7 +222,7 @@ def invalid_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
             "blocks 9 pixels wide",
         ),
         "reserved-nonzero": (
-            set_field(base, "reserved", b"\0\1\0"),
+            set_field(base, "reserved", b"\0\1"),
             "reserved: must be zero",
             "reserved byte",
         ),
@@ -401,8 +463,11 @@ def main() -> None:
         (name, (image, bits, note, (1, 1), coding)) for name, (image, bits, note), coding in images
     ]
     cases += list(block_images().items())
+    tiled = tiled_images()
+    cases += [(name, (i, b, n, (1, 1), c)) for name, (i, b, n, _, c) in tiled.items()]
     for name, (image, bits, note, block, coding) in cases:
-        data = vqcodec.encode(image, bits, coding=coding, block=block)
+        tile = tiled[name][3] if name in tiled else None
+        data = vqcodec.encode(image, bits, coding=coding, block=block, tile=tile)
         assert vqcodec.info(data)["coding"] == coding, name
         assert np.array_equal(vqcodec.decode(data), image) or block == (1, 1), name
         (HERE / f"{name}.vq").write_bytes(data)
@@ -410,6 +475,8 @@ def main() -> None:
         entry = {"file": f"{name}.vq", "image": f"{name}.png", "bits": bits, "coding": coding}
         if block != (1, 1):
             entry["block"] = f"{block[0]}x{block[1]}"
+        if tile:
+            entry["tile"] = tile
         manifest["valid"].append(entry | {"note": note})
     (HERE / "invalid").mkdir(exist_ok=True)
     base = (HERE / "gray-3x2-bits2.vq").read_bytes()
@@ -439,6 +506,7 @@ def main() -> None:
         }
     )
     broken |= invalid_shared_files(vq_data, book_data)
+    broken |= invalid_tiled_files((HERE / "rgb-80x50-tiles32-entropy2.vq").read_bytes())
     for name, (data, error, note) in broken.items():
         given = {"codebook": book_name} if name == "shared-codebook-entries" else {}
         book = vqcodec.Codebook(book_data) if given else None

@@ -1,0 +1,236 @@
+"""Tiles (spec §13): a tiled file decodes to its untiled twin, any thread count gives the same
+bytes, a region is the crop of the whole, and a region read touches only its tiles."""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+
+import vqcodec
+from vqcodec import _io, codec, container, tiles
+from vqcodec.cli import main
+
+
+@st.composite
+def tiled_cases(draw):
+    height, width = draw(st.integers(1, 90)), draw(st.integers(1, 90))
+    channels = draw(st.sampled_from([1, 3, 4]))
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    if draw(st.booleans()):
+        image = draw(hnp.arrays(np.uint8, shape))
+    else:  # flat areas, where entropy2 tiles are tiny and small tiles go packed
+        palette = draw(hnp.arrays(np.uint8, (3, channels)))
+        index = (np.arange(height)[:, None] // 7 + np.arange(width)[None, :] // 11) % 3
+        image = palette[index].reshape(shape)
+    block = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (3, 1)]))
+    bits = draw(st.integers(1, 8 if block == (1, 1) else 10))
+    coding = draw(st.sampled_from(["entropy2", "packed", "entropy"]))
+    return image, block, bits, coding, draw(st.sampled_from([32, 64]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(tiled_cases(), st.data())
+def test_tiled_files_decode_to_their_untiled_twin(case, data):
+    """Laws: a tiled file decodes to exactly the image of the same file without tiles; 1 or
+    3 threads give the same bytes; any region decodes to that crop of the whole; a packed
+    tiled file is 36 + codebook + 8 per tile + 8 + every tile packed + 4 bytes."""
+    image, block, bits, coding, tile = case
+    plain = vqcodec.encode(image, bits, block=block, coding=coding)
+    tiled = vqcodec.encode(image, bits, block=block, coding=coding, tile=tile, threads=3)
+    assert vqcodec.encode(image, bits, block=block, coding=coding, tile=tile, threads=1) == tiled
+    whole = vqcodec.decode(tiled, threads=2)
+    np.testing.assert_array_equal(whole, vqcodec.decode(plain))
+    header = container.parse_header(memoryview(tiled))
+    assert header.tiled and header.tile == tile
+    if header.coding == "packed":
+        per_tile = sum(header.tile_packed_bytes(n) for n in range(header.tile_count))
+        assert len(tiled) == (36 + header.codebook_bytes + 8 * header.tile_count + 8 + per_tile + 4)
+    height, width = image.shape[:2]
+    x, y = data.draw(st.integers(0, width - 1)), data.draw(st.integers(0, height - 1))
+    w, h = data.draw(st.integers(1, width - x)), data.draw(st.integers(1, height - y))
+    region = vqcodec.decode(tiled, region=(x, y, w, h))
+    np.testing.assert_array_equal(region, whole[y : y + h, x : x + w])
+    np.testing.assert_array_equal(vqcodec.decode(plain, region=(x, y, w, h)), region)
+
+
+def big_tiled(tmp_path, tile=32, coding="entropy2"):
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[:200, :260]
+    image = np.stack([x, y, (x ^ y) & 255], axis=-1).astype(np.uint8)
+    image[40:90, 50:150] = rng.integers(0, 256, (50, 100, 3), dtype=np.uint8)
+    data = vqcodec.encode(image, 5, tile=tile, coding=coding)
+    path = tmp_path / "big.vq"
+    path.write_bytes(data)
+    return image, data, path
+
+
+def test_a_region_read_reads_only_its_tiles(tmp_path, monkeypatch):
+    _, data, path = big_tiled(tmp_path)
+    header = container.parse_header(memoryview(data))
+    reads = []
+    real = _io.os.pread
+
+    def counted(descriptor, size, offset):
+        reads.append((offset, size))
+        return real(descriptor, size, offset)
+
+    monkeypatch.setattr(_io.os, "pread", counted)
+    region = (40, 35, 30, 20)  # inside tiles (1, 1) and (2, 1): x 32..95, y 32..63
+    got = vqcodec.read(path, region=region)
+    np.testing.assert_array_equal(got, vqcodec.decode(data)[35:55, 40:70])
+    wanted = tiles.touched(header, region)
+    assert len(wanted) == 2
+    entries = tiles.read_index(
+        data[36 + header.codebook_bytes : 36 + header.codebook_bytes + header.index_bytes],
+        header,
+        data[36 : 36 + header.codebook_bytes],
+    )
+    assert sorted(size for _, size in reads) == sorted(
+        [header.index_bytes] + [entries[n][1] for n in wanted]
+    )
+
+
+def corrupt(data: bytes, header: container.Header, position: int) -> bytes:
+    """``data`` with one payload byte flipped and data_crc recomputed (so the tile's own
+    check is what finds it)."""
+    out = bytearray(data)
+    out[36 + header.codebook_bytes + position] ^= 0x40
+    return container.seal(out)
+
+
+def test_tile_crcs_find_damage_and_a_region_checks_only_its_tiles(tmp_path):
+    _, data, path = big_tiled(tmp_path, coding="packed")
+    header = container.parse_header(memoryview(data))
+    entries = tiles.read_index(
+        data[36 + header.codebook_bytes : 36 + header.codebook_bytes + header.index_bytes],
+        header,
+        data[36 : 36 + header.codebook_bytes],
+    )
+    last = header.tile_count - 1
+    broken = corrupt(data, header, entries[last][0])
+    with pytest.raises(vqcodec.FormatError, match=f"tile {last}: checksum mismatch"):
+        vqcodec.decode(broken)
+    path.write_bytes(broken)
+    corner = vqcodec.read(path, region=(0, 0, 10, 10))  # tile 0: untouched damage, by design
+    np.testing.assert_array_equal(corner, vqcodec.decode(data)[:10, :10])
+    with pytest.raises(vqcodec.FormatError, match=f"tile {last}"):
+        vqcodec.read(path, region=(259, 199, 1, 1))
+    with pytest.raises(vqcodec.FormatError, match="checksum mismatch over the tile index"):
+        vqcodec.decode(corrupt(data, header, 3))
+    with pytest.raises(vqcodec.FormatError, match="checksum mismatch over the codebook"):
+        bad = bytearray(data)
+        bad[36] ^= 1  # the codebook, with data_crc recomputed
+        vqcodec.decode(container.seal(bad))
+
+
+def with_index(data: bytes, header: container.Header, sizes: list[int]) -> bytes:
+    """``data`` with the tile index's sizes replaced (both index CRCs valid)."""
+    start = 36 + header.codebook_bytes
+    index = bytearray(data[start : start + header.index_bytes])
+    for number, size in enumerate(sizes):
+        struct.pack_into("<I", index, 8 * number, size)
+    struct.pack_into("<I", index, len(index) - 4, zlib.crc32(index[:-4]))
+    return container.seal(data[:start] + bytes(index) + data[start + len(index) :])
+
+
+def test_hostile_indexes_are_refused(tmp_path):
+    _, data, _ = big_tiled(tmp_path)
+    header = container.parse_header(memoryview(data))
+    sizes = [size for _, size, _ in tiles.read_index(
+        data[36 + header.codebook_bytes : 36 + header.codebook_bytes + header.index_bytes],
+        header, data[36 : 36 + header.codebook_bytes],
+    )]  # fmt: skip
+    moved = sizes.copy()
+    moved[0], moved[1] = moved[0] + 2, moved[1] - 2  # same sum, tiles shifted
+    with pytest.raises(vqcodec.FormatError, match=r"tile [01]: "):
+        vqcodec.decode(with_index(data, header, moved))
+    grown = sizes.copy()
+    grown[-1] += 2
+    with pytest.raises(vqcodec.FormatError, match=r"tile \d+: \d+ bytes|adds up to"):
+        vqcodec.decode(with_index(data, header, grown))
+    packed = sizes.copy()
+    packed[5] = header.tile_packed_bytes(5) + 1
+    with pytest.raises(vqcodec.FormatError, match="tile 5"):
+        vqcodec.decode(with_index(data, header, packed))
+    flagless = bytearray(data)
+    flagless[5] = 0  # tile_log2 stays: refused by name
+    with pytest.raises(vqcodec.FormatError, match="tile_log2: 5, must be 0 without tiles"):
+        vqcodec.decode(container.seal(flagless))
+    small = bytearray(data)
+    small[21] = 4
+    with pytest.raises(vqcodec.FormatError, match=r"tile_log2: 4, must be 5\.\.12"):
+        vqcodec.decode(container.seal(small))
+
+
+def test_a_header_of_billions_of_tiles_is_refused_at_once():
+    header = container.Header(
+        2**32 - 1, 2**32 - 1, 1, 1, 2, 12345, container.LabelCoding.ENTROPY2,
+        flags=container.FLAG_TILED, tile_log2=5,
+    )  # fmt: skip
+    data = container.build(header, b"\0\1", b"")
+    with pytest.raises(vqcodec.FormatError, match="payload_bytes: 12345, but"):
+        container.parse_header(memoryview(data), max_pixels=0)
+
+
+def test_tile_and_region_arguments_are_checked():
+    image = np.zeros((40, 40), np.uint8)
+    for bad in (16, 100, 8192):
+        with pytest.raises(ValueError, match="power of two"):
+            vqcodec.encode(image, 2, tile=bad)
+    data = vqcodec.encode(image, 2, tile=32)
+    for region in ((0, 0, 41, 1), (-1, 0, 1, 1), (0, 0, 0, 1), (39, 39, 2, 1)):
+        with pytest.raises(ValueError, match="region"):
+            vqcodec.decode(data, region=region)
+    with pytest.raises(TypeError):
+        vqcodec.decode(data, region=(0, 0, 1))  # type: ignore[arg-type]
+
+
+def test_cli_tile_and_crop(tmp_path, capsys):
+    image, _, _ = big_tiled(tmp_path)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    assert (
+        main(["encode", str(tmp_path / "in.png"), "--tile", "64", "-o", str(tmp_path / "t.vq")])
+        == 0
+    )
+    assert vqcodec.info(tmp_path / "t.vq")["tile"] == 64
+    out = tmp_path / "crop.png"
+    assert main(["decode", str(tmp_path / "t.vq"), "--crop", "10,20,100,50", "-o", str(out)]) == 0
+    full = vqcodec.read(tmp_path / "t.vq")
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), full[20:70, 10:110])
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "decode",
+                str(tmp_path / "t.vq"),
+                "--crop",
+                "250,0,20,5",
+                "-o",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 1
+    )
+    assert "is not inside the 260x200 image" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["encode", str(tmp_path / "in.png"), "--tile", "48", "-o", str(tmp_path / "y.vq")])
+    assert "power of two" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["decode", str(tmp_path / "t.vq"), str(tmp_path / "t.vq"), "--crop", "0,0,1,1"])
+    assert "--crop decodes one file" in capsys.readouterr().err
+
+
+def test_tiles_with_a_shared_codebook(tmp_path):
+    image, _, _ = big_tiled(tmp_path)
+    book = vqcodec.train([image], 6, (2, 2))
+    book.save(tmp_path / "b.vqb")
+    vqcodec.write(tmp_path / "s.vq", image, codebook=book, tile=32)
+    whole = vqcodec.decode((tmp_path / "s.vq").read_bytes(), codebook=book)
+    region = vqcodec.read(tmp_path / "s.vq", region=(33, 17, 70, 40))  # finds the book beside
+    np.testing.assert_array_equal(region, whole[17:57, 33:103])
+    assert codec.info(tmp_path / "s.vq")["tile"] == 32
