@@ -121,14 +121,17 @@ static inline uint32_t rgb_key(const uint8_t *p) {
     return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
 }
 
-uint32_t vq_rgb_index(const uint8_t *pixels, uint64_t count, void *index) {
+void vq_rgb_mark(const uint8_t *pixels, uint64_t count, void *index) {
     uint64_t *present = index;
-    uint32_t *before = (uint32_t *)(present + RGB_WORDS);
-    memset(present, 0, (size_t)RGB_WORDS * sizeof *present);
     for (uint64_t i = 0; i < count; i++) {
         uint32_t key = rgb_key(pixels + 3 * i);
         present[key >> 6] |= UINT64_C(1) << (key & 63);
     }
+}
+
+uint32_t vq_rgb_rank(void *index) {
+    const uint64_t *present = index;
+    uint32_t *before = (uint32_t *)(present + RGB_WORDS);
     uint32_t total = 0;
     for (uint32_t w = 0; w < RGB_WORDS; w++) {
         before[w] = total;

@@ -40,44 +40,94 @@ static int check_rows(const char *name, const Py_buffer *buffer, Py_ssize_t chan
     return 0;
 }
 
+PyDoc_STRVAR(rgb_mark_doc,
+             "rgb_mark(pixels, index) -> None\n\n"
+             "Set the presence bits of RGB pixels (3 bytes each) in index (a writable,\n"
+             "8-byte-aligned buffer of RGB_INDEX_BYTES, its presence map zeroed by the caller\n"
+             "or holding other pixels' bits). Parts of an image may be marked into separate\n"
+             "indexes on separate threads, their presence maps OR-ed, then ranked.");
+
+static PyObject *rgb_mark(PyObject *self, PyObject *args) {
+    Py_buffer pixels, index;
+    if (!PyArg_ParseTuple(args, "y*w*", &pixels, &index)) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t count;
+    if (check_rows("pixels", &pixels, 3, PY_SSIZE_T_MAX, &count) ||
+        check_length("index", index.len, (Py_ssize_t)vq_rgb_index_bytes()) ||
+        check_aligned("index", &index, sizeof(uint64_t)))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    vq_rgb_mark(pixels.buf, (uint64_t)count, index.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&index);
+    PyBuffer_Release(&pixels);
+    return result;
+}
+
+PyDoc_STRVAR(rgb_rank_doc,
+             "rgb_rank(index) -> int\n\n"
+             "Complete an index whose presence map is marked: the number of distinct colours.");
+
+static PyObject *rgb_rank(PyObject *self, PyObject *args) {
+    Py_buffer index;
+    if (!PyArg_ParseTuple(args, "w*", &index)) return NULL;
+    PyObject *result = NULL;
+    uint32_t n;
+    if (check_length("index", index.len, (Py_ssize_t)vq_rgb_index_bytes()) ||
+        check_aligned("index", &index, sizeof(uint64_t)))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    n = vq_rgb_rank(index.buf);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromUnsignedLong(n);
+done:
+    PyBuffer_Release(&index);
+    return result;
+}
+
 PyDoc_STRVAR(rgb_histogram_doc,
-             "rgb_histogram(pixels) -> (index, colours, counts)\n\n"
-             "The distinct colours of RGB pixels (3 bytes each) in ascending order (3 bytes\n"
-             "each), their pixel counts (native uint64 each), and the index that rgb_labels\n"
-             "takes to map every pixel to its colour's position.");
+             "rgb_histogram(pixels, index, colours) -> (rgb, counts)\n\n"
+             "The colours of a ranked index holding every pixel's colour (colours of them,\n"
+             "as rgb_rank counted) in ascending order (3 bytes each), and how many of the\n"
+             "pixels have each (native uint64 each). Counts of parts of an image add up.");
 
 static PyObject *rgb_histogram(PyObject *self, PyObject *args) {
-    Py_buffer pixels;
-    if (!PyArg_ParseTuple(args, "y*", &pixels)) return NULL;
-    PyObject *index = NULL, *colours = NULL, *counts = NULL, *result = NULL;
+    Py_buffer pixels, index;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y*y*n", &pixels, &index, &n)) return NULL;
+    PyObject *colours = NULL, *counts = NULL, *result = NULL;
     Py_ssize_t count;
-    if (check_rows("pixels", &pixels, 3, PY_SSIZE_T_MAX, &count)) goto done;
-    index = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)vq_rgb_index_bytes());
-    if (!index) goto done;
-    void *work = PyBytes_AS_STRING(index);
-    uint32_t n;
-    Py_BEGIN_ALLOW_THREADS
-    n = vq_rgb_index(pixels.buf, (uint64_t)count, work);
-    Py_END_ALLOW_THREADS
+    int status;
+    if (check_rows("pixels", &pixels, 3, PY_SSIZE_T_MAX, &count) ||
+        check_length("index", index.len, (Py_ssize_t)vq_rgb_index_bytes()) ||
+        check_aligned("index", &index, sizeof(uint64_t)))
+        goto done;
+    if (n < 1 || n > (Py_ssize_t)1 << 24) {
+        PyErr_SetString(PyExc_ValueError, "colours: must be 1..2**24");
+        goto done;
+    }
     /* n <= 2**24, so these sizes cannot overflow. */
-    colours = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n * 3);
-    counts = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n * (Py_ssize_t)sizeof(uint64_t));
+    colours = PyBytes_FromStringAndSize(NULL, n * 3);
+    counts = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(uint64_t));
     if (!colours || !counts) goto done;
     uint8_t *rgb = (uint8_t *)PyBytes_AS_STRING(colours);
     uint64_t *weights = (uint64_t *)PyBytes_AS_STRING(counts);
-    int status;
     Py_BEGIN_ALLOW_THREADS
-    status = vq_rgb_histogram(pixels.buf, (uint64_t)count, work, n, rgb, weights);
+    status = vq_rgb_histogram(pixels.buf, (uint64_t)count, index.buf, (uint32_t)n, rgb, weights);
     Py_END_ALLOW_THREADS
-    if (status < 0) { /* only if another thread changed pixels meanwhile */
-        PyErr_SetString(PyExc_RuntimeError, "rgb_histogram: pixels changed during the call");
+    if (status < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "rgb_histogram: the index does not hold exactly colours colours, or "
+                        "lacks a pixel's");
         goto done;
     }
-    result = PyTuple_Pack(3, index, colours, counts);
+    result = PyTuple_Pack(2, colours, counts);
 done:
-    Py_XDECREF(index);
     Py_XDECREF(colours);
     Py_XDECREF(counts);
+    PyBuffer_Release(&index);
     PyBuffer_Release(&pixels);
     return result;
 }
@@ -85,7 +135,7 @@ done:
 PyDoc_STRVAR(rgb_labels_doc,
              "rgb_labels(pixels, index, colour_labels, out) -> int\n\n"
              "out[i] = colour_labels[position of pixel i's colour], the index from\n"
-             "rgb_histogram of the same pixels. Returns 0, or a negative status code when a\n"
+             "rgb_mark and rgb_rank of the same pixels. Returns 0, or a negative status code when a\n"
              "pixel's colour is not in the index or past colour_labels.");
 
 static PyObject *rgb_labels(PyObject *self, PyObject *args) {
@@ -226,6 +276,8 @@ done:
 }
 
 #define KMEANS_METHODS                                                                    \
+    {"rgb_mark", rgb_mark, METH_VARARGS, rgb_mark_doc},                                   \
+    {"rgb_rank", rgb_rank, METH_VARARGS, rgb_rank_doc},                                   \
     {"rgb_histogram", rgb_histogram, METH_VARARGS, rgb_histogram_doc},                    \
     {"rgb_labels", rgb_labels, METH_VARARGS, rgb_labels_doc},                             \
     {"kmeans", kmeans, METH_VARARGS, kmeans_doc},                                         \

@@ -408,7 +408,8 @@ PyMODINIT_FUNC PyInit__core(void) {
         PyModule_AddIntConstant(m, "ERR_LABEL", VQ_ERR_LABEL) ||
         PyModule_AddIntConstant(m, "ERR_RUN", VQ_ERR_RUN) ||
         PyModule_AddIntConstant(m, "ERR_STATE", VQ_ERR_STATE) ||
-        PyModule_AddIntConstant(m, "DITHER_FULL", VQ_DITHER_FULL)) {
+        PyModule_AddIntConstant(m, "DITHER_FULL", VQ_DITHER_FULL) ||
+        PyModule_AddIntConstant(m, "RGB_INDEX_BYTES", (long)vq_rgb_index_bytes())) {
         Py_DECREF(m);
         return NULL;
     }

@@ -127,9 +127,14 @@ int vq_block_sums(const uint8_t *vectors, uint64_t n, int dim, const uint16_t *l
  * 2**24-bit presence map and the count of set bits before each 64-bit word of it. */
 size_t vq_rgb_index_bytes(void);
 
-/* Build the index of count RGB pixels (3 bytes each); returns the number of distinct
- * colours. */
-uint32_t vq_rgb_index(const uint8_t *pixels, uint64_t count, void *index);
+/* Set the presence bits of count RGB pixels (3 bytes each) in the index, others left as
+ * they are: an image is indexed by clearing the presence map (the index's first 2**18
+ * words), marking its pixels and ranking; or, on several threads, by marking parts into
+ * separate indexes, OR-ing their presence maps and ranking the result. */
+void vq_rgb_mark(const uint8_t *pixels, uint64_t count, void *index);
+
+/* Fill the index's counts of set bits before each word; returns the colours present. */
+uint32_t vq_rgb_rank(void *index);
 
 /* The index's colours in ascending order (colours x 3 bytes) and each one's pixel count.
  * VQ_ERR_ARGS if the index does not hold exactly colours colours or lacks a pixel's. */

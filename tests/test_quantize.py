@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import vqcodec.quantize as quantizing
 from vqcodec import _core
 from vqcodec.compare import sample_image
 from vqcodec.quantize import _interval_costs, _optimal_gray, quantize
@@ -162,12 +163,18 @@ def test_nearest_reports_a_hint_outside_the_codebook():
                   elements=st.sampled_from([0, 1, 7, 128, 255])))  # fmt: skip
 def test_rgb_histogram_equals_numpy_unique(pixels):
     """Law: the presence-map histogram is np.unique over the rows: sorted colours, their
-    counts, and each pixel's position among them (through rgb_labels)."""
-    index, colours, counts = _core.rgb_histogram(pixels)
-    colours = np.frombuffer(colours, np.uint8).reshape(-1, 3)
+    counts, and each pixel's position among them (through rgb_labels), whether the pixels
+    are indexed in one part or in several on threads."""
+    index, colours, counts = quantizing.rgb_histogram(pixels)
     want, inverse, want_counts = np.unique(pixels, axis=0, return_inverse=True, return_counts=True)
     np.testing.assert_array_equal(colours, want)
-    np.testing.assert_array_equal(np.frombuffer(counts, np.uint64), want_counts)
+    np.testing.assert_array_equal(counts, want_counts)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quantizing, "_PART_PIXELS", 7)  # parts of 7 pixels and more, 3 threads
+        split_index, split_colours, split_counts = quantizing.rgb_histogram(pixels, threads=3)
+    np.testing.assert_array_equal(split_index, index)
+    np.testing.assert_array_equal(split_colours, want)
+    np.testing.assert_array_equal(split_counts, want_counts)
     positions = np.arange(len(colours), dtype=np.uint8) if len(colours) <= 256 else None
     if positions is not None:
         labels = np.empty(len(pixels), np.uint8)
@@ -176,7 +183,7 @@ def test_rgb_histogram_equals_numpy_unique(pixels):
 
 
 def test_rgb_labels_rejects_a_colour_the_index_lacks():
-    index, _, _ = _core.rgb_histogram(np.array([[1, 2, 3]], np.uint8))
+    index, _, _ = quantizing.rgb_histogram(np.array([[1, 2, 3]], np.uint8))
     labels = np.empty(2, np.uint8)
     pixels = np.array([[1, 2, 3], [3, 2, 1]], np.uint8)
     assert _core.rgb_labels(pixels, index, np.zeros(1, np.uint8), labels) < 0
@@ -210,11 +217,21 @@ def test_kernels_check_their_arguments():
         _core.nearest(colours, 3, np.zeros((2, 3), np.uint8), np.zeros(9, np.uint8), out)
     with pytest.raises(ValueError):
         _core.nearest(colours[:, :2].copy(), 3, np.zeros((2, 3), np.uint8), None, out)
+    index = np.zeros(_core.RGB_INDEX_BYTES, np.uint8)
     with pytest.raises(ValueError):
-        _core.rgb_histogram(b"")
+        _core.rgb_mark(b"", index)
     with pytest.raises(ValueError):
-        _core.rgb_histogram(b"\x00" * 4)  # not whole pixels
-    index, _, _ = _core.rgb_histogram(colours)
+        _core.rgb_mark(b"\x00" * 4, index)  # not whole pixels
+    with pytest.raises(ValueError):
+        _core.rgb_mark(colours, index[:-1])
+    with pytest.raises(ValueError):
+        _core.rgb_rank(index[1:-7])  # short and unaligned
+    _core.rgb_mark(colours, index)
+    assert _core.rgb_rank(index) == 10
+    with pytest.raises(ValueError):
+        _core.rgb_histogram(colours, index, 9)  # the index holds 10 colours
+    with pytest.raises(ValueError):
+        _core.rgb_histogram(np.zeros((1, 3), np.uint8), index, 10)  # a colour it lacks
     with pytest.raises(ValueError):
         _core.rgb_labels(colours, index[:-1], np.zeros(10, np.uint8), out)
     with pytest.raises(ValueError):

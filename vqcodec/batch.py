@@ -188,6 +188,8 @@ def run(args: argparse.Namespace, added: str) -> int:
                 "dither": args.dither,
                 "block": args.block,
                 "codebook": args.book,
+                "tile": args.tile,
+                "threads": 1,  # the batch's worker processes already use every core
             }
             if args.command == "encode"
             else {}

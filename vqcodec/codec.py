@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _core, _io, blocks, container, tiles
 from ._atomic import write_bytes
+from ._threads import parallel_map
 from .books import Codebook, beside
 from .coding import CODINGS
 from .container import LabelCoding
@@ -85,9 +86,9 @@ def encode(
     them only to check that); no targets or dithering then.
 
     ``tile`` (a power of two, 32..4096) codes the labels in tiles of that many labels square
-    (spec §13), each on its own: ``threads`` threads (default: every core) code and decode
-    them, with the same bytes whatever their number, and ``read(..., region=...)`` decodes
-    only the tiles a region touches.
+    (spec §13), each on its own, and ``read(..., region=...)`` decodes only the tiles a
+    region touches. ``threads`` (default: every core) share the colour quantizer's passes
+    over the pixels and the tiles; the bytes do not depend on their number.
 
     >>> data = vqcodec.encode(np.zeros((2, 3), np.uint8), bits=2)
     >>> vqcodec.decode(data).shape
@@ -126,7 +127,7 @@ def encode(
     def fit(bits: int) -> Quantized:
         if vectors is not None:
             return blocks.quantize(vectors, min(1 << bits, container.MAX_ENTRIES), seed)
-        codebook, labels = quantize(flat, 1 << bits, seed)
+        codebook, labels = quantize(flat, 1 << bits, seed, threads)
         # An exact codebook (no more distinct pixels than codewords) leaves no error to
         # diffuse, and dithering's ties would merge colours hidden under alpha 0.
         if dither and not np.array_equal(codebook[labels], flat):
@@ -505,7 +506,7 @@ def _tiled_pixels(
         x1, y1 = min(x + w, left + pixels.shape[1]), min(y + h, top + pixels.shape[0])
         out[y0 - y : y1 - y, x0 - x : x1 - x] = pixels[y0 - top : y1 - top, x0 - left : x1 - left]
 
-    tiles.map_tiles(one, tiles.touched(header, (x, y, w, h)), threads)
+    parallel_map(one, tiles.touched(header, (x, y, w, h)), threads)
     return out
 
 

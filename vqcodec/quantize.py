@@ -32,9 +32,12 @@ here optimises over *integer* codewords, the form the decoder will see.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from . import _core
+from ._threads import parallel_map, workers
 
 _SEED_MASK = (1 << 64) - 1  # the C core's generator takes 64 bits of the seed
 # A codeword whose alpha comes out within this of opaque is made opaque. A cluster of a
@@ -45,13 +48,55 @@ _SEED_MASK = (1 << 64) - 1  # the C core's generator takes 64 bits of the seed
 OPAQUE_SNAP = 8
 
 
-def quantize(pixels: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fit a codebook of at most ``k`` entries to ``pixels`` (N, C) and label each pixel."""
+def quantize(
+    pixels: np.ndarray, k: int, seed: int = 0, threads: int | None = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit a codebook of at most ``k`` entries to ``pixels`` (N, C) and label each pixel.
+    ``threads`` (None: every core) share the colour passes over the pixels; the result
+    does not depend on them."""
     if pixels.shape[1] == 1:
         return _quantize_gray(pixels[:, 0], k)
     if pixels.shape[1] == 4:
         return _quantize_rgba(pixels, k, seed)
-    return _quantize_colour(pixels, k, seed)
+    return _quantize_colour(pixels, k, seed, threads)
+
+
+# Pixels a thread takes at least: below that, a thread costs more than it saves.
+_PART_PIXELS = 1 << 20
+_PRESENCE_BYTES = (1 << 24) // 8  # the index's presence map: a bit per RGB colour
+
+
+def _ranges(count: int, threads: int | None) -> list[tuple[int, int]]:
+    """(start, stop) of the parts ``count`` pixels are cut in: one a thread, each of at
+    least _PART_PIXELS (a whole small image is one part)."""
+    parts = max(1, min(workers(threads), count // _PART_PIXELS))
+    cuts = [count * i // parts for i in range(parts + 1)]
+    return list(itertools.pairwise(cuts))
+
+
+def _parts(pixels: np.ndarray, threads: int | None) -> list[np.ndarray]:
+    return [pixels[start:stop] for start, stop in _ranges(len(pixels), threads)]
+
+
+def rgb_histogram(
+    pixels: np.ndarray, threads: int | None = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct colours of (N, 3) ``pixels`` in ascending order, their counts (uint64),
+    and the index ``_core.rgb_labels`` takes. Parts of the pixels are marked into separate
+    indexes on separate threads, the presence maps OR-ed, and counted part by part."""
+    parts = _parts(pixels, threads)
+    indexes = [np.zeros(_core.RGB_INDEX_BYTES, np.uint8) for _ in parts]
+    parallel_map(lambda i: _core.rgb_mark(parts[i], indexes[i]), range(len(parts)), threads)
+    index = indexes[0]
+    present = index[:_PRESENCE_BYTES].view(np.uint64)
+    for other in indexes[1:]:
+        np.bitwise_or(present, other[:_PRESENCE_BYTES].view(np.uint64), out=present)
+    colours = _core.rgb_rank(index)
+    counted = parallel_map(lambda part: _core.rgb_histogram(part, index, colours), parts, threads)
+    counts = np.frombuffer(counted[0][1], np.uint64).copy()
+    for _, more in counted[1:]:
+        counts += np.frombuffer(more, np.uint64)
+    return index, np.frombuffer(counted[0][0], np.uint8).reshape(-1, 3), counts
 
 
 # --- dithering: error diffusion onto a fitted codebook ----------------------------------
@@ -174,17 +219,23 @@ def _optimal_gray(values: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.n
 # --- colour: weighted k-means in the C core (RGB, RGBA) --------------------------------
 
 
-def _quantize_colour(pixels: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _quantize_colour(
+    pixels: np.ndarray, k: int, seed: int, threads: int | None = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """RGB: k-means on the distinct colours, from the C core's presence-map histogram (3 MiB
-    whatever the image size)."""
+    a thread whatever the image size)."""
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    index, colours, counts = _core.rgb_histogram(pixels)
-    colours = np.frombuffer(colours, np.uint8).reshape(-1, 3)
-    counts = np.frombuffer(counts, np.uint64)
+    index, colours, counts = rgb_histogram(pixels, threads)
 
     def label_pixels(colour_labels: np.ndarray) -> np.ndarray:
         labels = np.empty(len(pixels), np.uint8)
-        _checked(_core.rgb_labels(pixels, index, colour_labels, labels))
+
+        def one(part: tuple[int, int]) -> None:
+            start, stop = part
+            status = _core.rgb_labels(pixels[start:stop], index, colour_labels, labels[start:stop])
+            _checked(status)
+
+        parallel_map(one, _ranges(len(pixels), threads), threads)
         return labels
 
     if len(colours) <= k:

@@ -13,25 +13,21 @@ everything before it in the index. The tiles' coded labels follow, in order, wit
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import TypeVar
 
 import numpy as np
 
 from . import container
+from ._threads import parallel_map
 from .coding import CODINGS
 from .container import INDEX_TAIL_BYTES, Header, LabelCoding
 from .errors import FormatError
 
 _ENTRY = struct.Struct("<II")
 _CRC = struct.Struct("<I")
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def tile_header(header: Header, number: int, payload_bytes: int = 0) -> Header:
@@ -48,15 +44,6 @@ def tile_header(header: Header, number: int, payload_bytes: int = 0) -> Header:
     )
 
 
-def map_tiles(function: Callable[[T], R], items: Iterable[T], threads: int | None) -> list[R]:
-    workers = threads if threads is not None else os.cpu_count() or 1
-    items = list(items)
-    if workers <= 1 or len(items) <= 1:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(function, items))
-
-
 def encode(grid: np.ndarray, header: Header, codebook: bytes, threads: int | None = None) -> bytes:
     """The tiled payload of the (rows, columns) label ``grid``: the index, then every tile
     coded by ``header.label_coding``, or packed where that would not be smaller."""
@@ -68,7 +55,7 @@ def encode(grid: np.ndarray, header: Header, codebook: bytes, threads: int | Non
         labels, inner = labels.reshape(-1), tile_header(header, number)
         return coding.encode(labels, inner) or CODINGS[LabelCoding.PACKED].encode(labels, inner)
 
-    payloads = map_tiles(one, range(header.tile_count), threads)
+    payloads = parallel_map(one, range(header.tile_count), threads)
     index = b"".join(_ENTRY.pack(len(p), zlib.crc32(p)) for p in payloads)
     index += _CRC.pack(zlib.crc32(codebook))
     index += _CRC.pack(zlib.crc32(index))
@@ -172,7 +159,7 @@ def decode(
         labels = decode_tile(header, number, fetch(offset, size), crc)
         grid[row - top : row - top + rows, column - left : column - left + columns] = labels
 
-    map_tiles(one, numbers, threads)
+    parallel_map(one, numbers, threads)
     return grid, (left, top)
 
 
