@@ -275,9 +275,9 @@ def test_spec_text_decodes_the_examples():
         # Spec §13: each tile shorter than its labels packed is an entropy2 payload of its own.
         grid = labels.reshape(header.rows, header.columns)
         section = path.read_bytes()[36 : 36 + header.codebook_bytes]
-        for number, (offset, size, _) in enumerate(
-            tiles.read_index(payload[: header.index_bytes], header, section)
-        ):
+        index = tiles.read_index(payload[: header.index_bytes], header, section)
+        for number in range(len(index)):
+            offset, size, _ = index[number]
             column, row, columns, rows = header.tile_box(number)
             if size == header.tile_packed_bytes(number):
                 continue

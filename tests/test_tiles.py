@@ -1,7 +1,11 @@
 """Tiles (spec §13): a tiled file decodes to its untiled twin, any thread count gives the same
 bytes, a region is the crop of the whole, and a region read touches only its tiles."""
 
+import contextlib
+import os
+import pathlib
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -18,7 +22,7 @@ from vqcodec.cli import main
 
 @st.composite
 def tiled_cases(draw):
-    height, width = draw(st.integers(1, 90)), draw(st.integers(1, 90))
+    height, width = draw(st.integers(1, 160)), draw(st.integers(1, 160))
     channels = draw(st.sampled_from([1, 3, 4]))
     shape = (height, width) if channels == 1 else (height, width, channels)
     if draw(st.booleans()):
@@ -30,10 +34,10 @@ def tiled_cases(draw):
     block = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (3, 1)]))
     bits = draw(st.integers(1, 8 if block == (1, 1) else 10))
     coding = draw(st.sampled_from(["entropy2", "packed", "entropy"]))
-    return image, block, bits, coding, draw(st.sampled_from([32, 64]))
+    return image, block, bits, coding, draw(st.sampled_from([64, 128]))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(tiled_cases(), st.data())
 def test_tiled_files_decode_to_their_untiled_twin(case, data):
     """Laws: a tiled file decodes to exactly the image of the same file without tiles; 1 or
@@ -46,8 +50,11 @@ def test_tiled_files_decode_to_their_untiled_twin(case, data):
     whole = vqcodec.decode(tiled, threads=2)
     np.testing.assert_array_equal(whole, vqcodec.decode(plain))
     header = container.parse_header(memoryview(tiled))
-    assert header.tiled and header.tile == tile
-    if header.coding == "packed":
+    # Tiles, unless the label grid is thinner than a tile (spec §13: no slivers).
+    columns, rows = -(-image.shape[1] // block[0]), -(-image.shape[0] // block[1])
+    fits = -(-columns // tile) * -(-rows // tile) <= 1 + 4 * columns * rows // tile**2
+    assert header.tiled == fits and (not fits or header.tile == tile)
+    if header.coding == "packed" and header.tiled:
         per_tile = sum(header.tile_packed_bytes(n) for n in range(header.tile_count))
         assert len(tiled) == (36 + header.codebook_bytes + 8 * header.tile_count + 8 + per_tile + 4)
     height, width = image.shape[:2]
@@ -58,7 +65,7 @@ def test_tiled_files_decode_to_their_untiled_twin(case, data):
     np.testing.assert_array_equal(vqcodec.decode(plain, region=(x, y, w, h)), region)
 
 
-def big_tiled(tmp_path, tile=32, coding="entropy2"):
+def big_tiled(tmp_path, tile=64, coding="entropy2"):
     rng = np.random.default_rng(1)
     y, x = np.mgrid[:200, :260]
     image = np.stack([x, y, (x ^ y) & 255], axis=-1).astype(np.uint8)
@@ -80,7 +87,7 @@ def test_a_region_read_reads_only_its_tiles(tmp_path, monkeypatch):
         return real(descriptor, size, offset)
 
     monkeypatch.setattr(_io.os, "pread", counted)
-    region = (40, 35, 30, 20)  # inside tiles (1, 1) and (2, 1): x 32..95, y 32..63
+    region = (40, 35, 30, 20)  # inside tiles 0 and 1: x 0..63 and 64..127, y 0..63
     got = vqcodec.read(path, region=region)
     np.testing.assert_array_equal(got, vqcodec.decode(data)[35:55, 40:70])
     wanted = tiles.touched(header, region)
@@ -93,6 +100,7 @@ def test_a_region_read_reads_only_its_tiles(tmp_path, monkeypatch):
     assert sorted(size for _, size in reads) == sorted(
         [header.index_bytes] + [entries[n][1] for n in wanted]
     )
+    assert len(entries) == header.tile_count
 
 
 def corrupt(data: bytes, header: container.Header, position: int) -> bytes:
@@ -141,10 +149,10 @@ def with_index(data: bytes, header: container.Header, sizes: list[int]) -> bytes
 def test_hostile_indexes_are_refused(tmp_path):
     _, data, _ = big_tiled(tmp_path)
     header = container.parse_header(memoryview(data))
-    sizes = [size for _, size, _ in tiles.read_index(
+    sizes = tiles.read_index(
         data[36 + header.codebook_bytes : 36 + header.codebook_bytes + header.index_bytes],
         header, data[36 : 36 + header.codebook_bytes],
-    )]  # fmt: skip
+    ).sizes.tolist()  # fmt: skip
     moved = sizes.copy()
     moved[0], moved[1] = moved[0] + 2, moved[1] - 2  # same sum, tiles shifted
     with pytest.raises(vqcodec.FormatError, match=r"tile [01]: "):
@@ -159,18 +167,23 @@ def test_hostile_indexes_are_refused(tmp_path):
         vqcodec.decode(with_index(data, header, packed))
     flagless = bytearray(data)
     flagless[5] = 0  # tile_log2 stays: refused by name
-    with pytest.raises(vqcodec.FormatError, match="tile_log2: 5, must be 0 without tiles"):
+    with pytest.raises(vqcodec.FormatError, match="tile_log2: 6, must be 0 without tiles"):
         vqcodec.decode(container.seal(flagless))
     small = bytearray(data)
-    small[21] = 4
-    with pytest.raises(vqcodec.FormatError, match=r"tile_log2: 4, must be 5\.\.12"):
+    small[21] = 5
+    with pytest.raises(vqcodec.FormatError, match=r"tile_log2: 5, must be 6\.\.12"):
         vqcodec.decode(container.seal(small))
+    odd = sizes.copy()  # an entropy2 tile of an odd length (2-byte words, spec §4.3)
+    coded = next(n for n, size in enumerate(sizes) if size < header.tile_packed_bytes(n))
+    odd[coded], odd[coded + 1] = odd[coded] - 1, odd[coded + 1] + 1
+    with pytest.raises(vqcodec.FormatError, match=rf"tile {coded}: "):
+        vqcodec.decode(with_index(data, header, odd))
 
 
 def test_a_header_of_billions_of_tiles_is_refused_at_once():
     header = container.Header(
         2**32 - 1, 2**32 - 1, 1, 1, 2, 12345, container.LabelCoding.ENTROPY2,
-        flags=container.FLAG_TILED, tile_log2=5,
+        flags=container.FLAG_TILED, tile_log2=6,
     )  # fmt: skip
     data = container.build(header, b"\0\1", b"")
     with pytest.raises(vqcodec.FormatError, match="payload_bytes: 12345, but"):
@@ -179,10 +192,13 @@ def test_a_header_of_billions_of_tiles_is_refused_at_once():
 
 def test_tile_and_region_arguments_are_checked():
     image = np.zeros((40, 40), np.uint8)
-    for bad in (16, 100, 8192):
+    for bad in (32, 100, 8192):
         with pytest.raises(ValueError, match="power of two"):
             vqcodec.encode(image, 2, tile=bad)
-    data = vqcodec.encode(image, 2, tile=32)
+    for threads, error in ((0, ValueError), (2.5, TypeError), ("2", TypeError)):
+        with pytest.raises(error, match="threads"):
+            vqcodec.encode(image, 2, threads=threads)  # type: ignore[arg-type]
+    data = vqcodec.encode(image, 2, tile=64)
     for region in ((0, 0, 41, 1), (-1, 0, 1, 1), (0, 0, 0, 1), (39, 39, 2, 1)):
         with pytest.raises(ValueError, match="region"):
             vqcodec.decode(data, region=region)
@@ -229,8 +245,37 @@ def test_tiles_with_a_shared_codebook(tmp_path):
     image, _, _ = big_tiled(tmp_path)
     book = vqcodec.train([image], 6, (2, 2))
     book.save(tmp_path / "b.vqb")
-    vqcodec.write(tmp_path / "s.vq", image, codebook=book, tile=32)
+    vqcodec.write(tmp_path / "s.vq", image, codebook=book, tile=64)
     whole = vqcodec.decode((tmp_path / "s.vq").read_bytes(), codebook=book)
     region = vqcodec.read(tmp_path / "s.vq", region=(33, 17, 70, 40))  # finds the book beside
     np.testing.assert_array_equal(region, whole[17:57, 33:103])
-    assert codec.info(tmp_path / "s.vq")["tile"] == 32
+    assert codec.info(tmp_path / "s.vq")["tile"] == 64
+
+
+def test_review_fixes_slivers_pipes_budgets_and_info(tmp_path, capsys):
+    """Review findings: an image thinner than a tile is written without tiles (slivers
+    would cost a coder and an index entry every few labels); a region read of a FIFO does
+    not hang; max_bytes holds with tiles; info checks the tile index; --tile parses
+    strictly."""
+    row = np.random.default_rng(3).integers(0, 256, (1, 5000, 3), dtype=np.uint8)
+    assert vqcodec.info(vqcodec.encode(row, 4, tile=64))["tile"] == 0
+    image, data, _ = big_tiled(tmp_path)
+    fifo = tmp_path / "pipe.vq"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(data))
+    writer.start()
+    got = vqcodec.read(fifo, region=(5, 6, 7, 8))
+    writer.join(timeout=10)
+    np.testing.assert_array_equal(got, vqcodec.decode(data)[6:14, 5:12])
+    for budget in (9000, 12000, 20000):
+        with contextlib.suppress(vqcodec.TargetError):
+            assert len(vqcodec.encode(image, tile=64, max_bytes=budget)) <= budget
+    examples = pathlib.Path(__file__).parents[1] / "spec" / "examples" / "invalid"
+    for name in ("tiles-index-crc", "tiles-tile-crc", "tiles-shifted"):
+        with pytest.raises(vqcodec.FormatError, match="payload"):
+            vqcodec.info(examples / f"{name}.vq")
+    Image.fromarray(image).save(tmp_path / "in.png")
+    for bad in ("-64", "+64", " 64"):
+        with pytest.raises(SystemExit):
+            main(["encode", str(tmp_path / "in.png"), "--tile", bad, "-o", str(tmp_path / "x.vq")])
+        assert "a tile is a power of two" in capsys.readouterr().err

@@ -257,14 +257,19 @@ def region_reader(source: Source, max_pixels: int | None = None) -> Iterator[Reg
     reads: threads may share it). The file's length is checked against its header; nothing
     else is read. None for anything else (an untiled file, a stream, bytes): read it whole.
     """
-    if not is_path(source):
+    # Only a regular file: a FIFO or a pipe cannot be read twice, and whole reads take it.
+    try:
+        regular = is_path(source) and stat.S_ISREG(os.stat(source).st_mode)  # type: ignore[arg-type]
+    except OSError:
+        regular = False  # the whole read reports it
+    if not regular or not hasattr(os, "pread"):
         yield None
         return
     with open(source, "rb", buffering=0) as stream:  # type: ignore[arg-type]
         head = _read_stream(stream, container.HEADER_BYTES)
         header = container.parse_header(memoryview(head), max_pixels)
         left = _bytes_left(stream)
-        if not header.tiled or left is None or not hasattr(os, "pread"):
+        if not header.tiled or left is None:
             yield None
             return
         _check_length(container.HEADER_BYTES + left, header.file_bytes)

@@ -221,7 +221,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--tile",
         type=_tile,
         metavar="N",
-        help="code the labels in tiles of N x N labels (a power of two, 32..4096; 256 is a "
+        help="code the labels in tiles of N x N labels (a power of two, 64..4096; 256 is a "
         "good size): every core codes and decodes them, and decode --crop reads only the "
         "tiles it needs",
     )
@@ -795,8 +795,10 @@ def _label_bits(text: str) -> int:
 
 
 def _tile(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"a tile is a power of two such as 256, not {text!r}")
     try:
-        return 1 << codec.check_tile(int(text)) if text.isdigit() else int(text)
+        return 1 << codec.check_tile(int(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

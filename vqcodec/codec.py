@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from . import _core, _io, blocks, container, tiles
 from ._atomic import write_bytes
-from ._threads import parallel_map
+from ._threads import check_threads, parallel_map
 from .books import Codebook, beside
 from .coding import CODINGS
 from .container import LabelCoding
@@ -85,7 +86,7 @@ def encode(
     it (spec §12), and decoding needs it. ``bits`` and ``block`` are the codebook's (give
     them only to check that); no targets or dithering then.
 
-    ``tile`` (a power of two, 32..4096) codes the labels in tiles of that many labels square
+    ``tile`` (a power of two, 64..4096) codes the labels in tiles of that many labels square
     (spec §13), each on its own, and ``read(..., region=...)`` decodes only the tiles a
     region touches. ``threads`` (default: every core) share the colour quantizer's passes
     over the pixels and the tiles; the bytes do not depend on their number.
@@ -97,6 +98,7 @@ def encode(
     5
     """
     tile_log2 = check_tile(tile)
+    threads = check_threads(threads)
     if codebook is not None:
         return _encode_with_book(
             image, codebook, bits, block, coding, max_pixels, target_psnr, max_bytes, dither,
@@ -165,13 +167,24 @@ def encode(
         chosen, quantized = _fewest_reaching(target_psnr, measure, fit, highest)
         return assemble(chosen, quantized)
     if max_bytes is not None:
-        bound = (
-            container.HEADER_BYTES
-            + min(1 << highest, container.MAX_ENTRIES, len(flat if vectors is None else vectors))
-            * (flat.shape[1] if vectors is None else vectors.shape[1])
-            + container.packed_size(len(flat if vectors is None else vectors), highest)
-            + container.TRAILER_BYTES
+        # The packed file of `highest` bits with every codeword used: no file is larger
+        # (the tile index and each tile's padding included, spec §13).
+        count = len(flat if vectors is None else vectors)
+        largest = container.Header(
+            width=width,
+            height=height,
+            channels=channels,
+            bits=highest,
+            codebook_entries=min(1 << highest, container.MAX_ENTRIES, count),
+            payload_bytes=0,
+            block_width=block[0],
+            block_height=block[1],
+            flags=container.FLAG_TILED if tile_log2 else 0,
+            tile_log2=tile_log2,
         )
+        if largest.tiled and not largest.tiles_fit:
+            largest = replace(largest, flags=0, tile_log2=0)
+        bound = largest.file_bytes + largest.packed_bytes
         return _most_fitting(max_bytes, bound, lambda bits: assemble(bits, fit(bits)), highest)
     bits = DEFAULT_BITS if bits is None else bits
     return assemble(bits, fit(bits))
@@ -256,6 +269,8 @@ def _coded(
     with its coding and size: packed where the coding would not be smaller, or where the
     labels are wider than the entropy codings take (8 bits)."""
     used = wanted if header.bits <= container.MAX_BITS else LabelCoding.PACKED
+    if header.tiled and not header.tiles_fit:  # a grid thinner than a tile: no tiles (§13)
+        header = replace(header, flags=header.flags & ~container.FLAG_TILED, tile_log2=0)
     while True:
         trial = replace(header, label_coding=used)
         if header.tiled:
@@ -269,7 +284,7 @@ def _coded(
 
 
 def check_tile(tile: object) -> int:
-    """``tile`` (None, or a power of two 32..4096) as the header's tile_log2 (0: no tiles)."""
+    """``tile`` (None, or a power of two 64..4096) as the header's tile_log2 (0: no tiles)."""
     if tile is None:
         return 0
     side = _check_int("tile", tile)
@@ -437,6 +452,7 @@ def decode(
     """
     if region is not None and not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
+    threads = check_threads(threads)
     box = None if region is None else check_region(region, _io.byte_view(data), max_pixels)
     header, entries, payload, section = _checked(data, max_pixels, codebook)
     if header.tiled:
@@ -625,6 +641,7 @@ def read(
     >>> image = vqcodec.read("photo.vq")
     >>> corner = vqcodec.read("big.vq", region=(0, 0, 256, 256))
     """
+    threads = check_threads(threads)
     if region is not None:
         with _io.region_reader(source, max_pixels) as reader:
             if reader is not None:
@@ -680,10 +697,25 @@ def info(source: _io.Source, *, max_pixels: int | None = None) -> dict[str, Any]
     """
     data = _io.read_container(source, max_pixels)
     parsed = container.parse(data, max_pixels)
+    check_structure(parsed)
     fields = header_fields(parsed.header)
     if parsed.header.external:  # the codebook file it needs (spec §12)
         fields["codebook_sha256"] = bytes(parsed.codebook).hex()
     return fields
+
+
+def check_structure(parsed: container.Container) -> None:
+    """What a file's structure holds beyond the container's checks: a tiled file's index
+    (its CRC, the codebook's, every tile's size) and every tile's CRC (spec §13). Labels
+    are not decoded."""
+    if parsed.header.tiled:
+        index = tiles.read_index(
+            parsed.payload[: parsed.header.index_bytes], parsed.header, parsed.codebook
+        )
+        for number in range(len(index)):
+            offset, size, crc = index[number]
+            if zlib.crc32(parsed.payload[offset : offset + size]) != crc:
+                raise FormatError("payload", f"tile {number}: checksum mismatch (corrupt file)")
 
 
 def header_fields(header: container.Header) -> dict[str, Any]:

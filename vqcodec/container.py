@@ -103,7 +103,7 @@ FLAG_TILED = 0x02  # spec §2, §13: the labels are coded tile by tile, with an 
 KNOWN_FLAGS = FLAG_EXTERNAL_CODEBOOK | FLAG_TILED
 # Spec §13: a tile is 2**tile_log2 labels square; each index entry is two u32 (the tile's
 # bytes and its CRC-32), and the index ends with the codebook's CRC and its own.
-MIN_TILE_LOG2, MAX_TILE_LOG2 = 5, 12
+MIN_TILE_LOG2, MAX_TILE_LOG2 = 6, 12
 TILE_ENTRY_BYTES = 8
 INDEX_TAIL_BYTES = 8
 # Spec §12: a file with an external codebook holds, in the codebook section, the SHA-256 of
@@ -220,6 +220,13 @@ class Header:
     def tile_packed_bytes(self, number: int) -> int:
         _, _, columns, rows = self.tile_box(number)
         return packed_size(columns * rows, self.bits)
+
+    @property
+    def tiles_fit(self) -> bool:
+        """Spec §13: at most 1 + 4 labels / T^2 tiles, so that no tile is a sliver (a grid
+        one label tall cut in tiles of T would make tiles of T labels, each with its index
+        entry and its own coder: work out of proportion to the file)."""
+        return self.tile_count <= 1 + 4 * self.labels // (self.tile * self.tile)
 
     def sum_over_tiles(self, size: Callable[[int], int]) -> int:
         """``size(labels)`` summed over every tile, in closed form (at most four kinds of
@@ -396,9 +403,15 @@ def parse_header(view: memoryview, max_pixels: int | None = None) -> Header:
 
 
 def _check_tiled_payload(header: Header) -> None:
-    """Spec §13: the payload holds the index and every tile: for packed, exactly every tile
-    packed; for the entropy codings, each tile between its least payload (or its packed
-    size, if that is less) and its packed size."""
+    """Spec §13: no more tiles than 1 + 4 labels / T^2, and the payload holds the index and
+    every tile: for packed, exactly every tile packed; for the entropy codings, each tile
+    between its least payload (or its packed size, if that is less) and its packed size."""
+    if not header.tiles_fit:
+        raise FormatError(
+            "tile_log2",
+            f"{header.tile_log2}: {header.tile_count} tiles of {header.tile} labels for a "
+            f"{header.columns}x{header.rows} label grid, more than 1 + 4 labels / tile^2",
+        )
     most = header.packed_bytes
     if header.label_coding == LabelCoding.PACKED:
         least = most

@@ -69,7 +69,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImagePalette
 
 from . import _io, container
-from .codec import decode, decode_parts, encode, find_codebook
+from .codec import check_structure, decode, decode_parts, encode, find_codebook
 from .errors import FormatError
 
 FORMAT = "VQ"
@@ -164,7 +164,8 @@ class VqImageFile(ImageFile.ImageFile):
         decoded. As with every Pillow format, reopen the file to use the image afterwards."""
         assert self.fp is not None
         self.fp.seek(0)
-        container.parse(_io.read_container(self.fp, max_pixels=0), max_pixels=0)
+        parsed = container.parse(_io.read_container(self.fp, max_pixels=0), max_pixels=0)
+        check_structure(parsed)
         super().verify()
 
 

@@ -64,6 +64,9 @@ def quantize(
 # Pixels a thread takes at least: below that, a thread costs more than it saves.
 _PART_PIXELS = 1 << 20
 _PRESENCE_BYTES = (1 << 24) // 8  # the index's presence map: a bit per RGB colour
+# Past this many distinct colours the histogram is counted in one part: every part returns
+# the whole colour list and counts (11 bytes a colour), 185 MB a part at 2**24 colours.
+_MANY_COLOURS = 1 << 20
 
 
 def _ranges(count: int, threads: int | None) -> list[tuple[int, int]]:
@@ -92,6 +95,8 @@ def rgb_histogram(
     for other in indexes[1:]:
         np.bitwise_or(present, other[:_PRESENCE_BYTES].view(np.uint64), out=present)
     colours = _core.rgb_rank(index)
+    if colours > _MANY_COLOURS:  # each part's list would be colours x 11 bytes: count once
+        parts = [pixels]
     counted = parallel_map(lambda part: _core.rgb_histogram(part, index, colours), parts, threads)
     counts = np.frombuffer(counted[0][1], np.uint64).copy()
     for _, more in counted[1:]:

@@ -100,23 +100,23 @@ def block_images() -> dict[str, tuple[np.ndarray, int, str, tuple[int, int], str
 
 def tiled_images() -> dict[str, tuple[np.ndarray, int, str, int, str]]:
     """Tiled files (§13), lossless: name -> (image, bits, note, tile, coding)."""
-    y, x = np.mgrid[:50, :80]
+    y, x = np.mgrid[:100, :150]
     palette = np.array([[230, 40, 40], [40, 200, 60], [30, 60, 220], [250, 250, 250]], np.uint8)
-    tiles = palette[((x // 6) + (y // 5) * 2 + (x * y) // 300) % 4]
-    gray = ((x // 9 + y // 7) % 4 * 80).astype(np.uint8)[:40, :70]
+    tiles = palette[((x // 6) + (y // 5) * 2 + (x * y) // 900) % 4]
+    gray = ((x // 9 + y // 7) % 4 * 80).astype(np.uint8)[:80, :140]
     return {
-        "rgb-80x50-tiles32-entropy2": (
-            tiles, 2, "entropy2 in 3x2 tiles of 32 labels, the last column and row cut", 32,
+        "rgb-150x100-tiles64-entropy2": (
+            tiles, 2, "entropy2 in 3x2 tiles of 64 labels, the last column and row cut", 64,
             "entropy2",
         ),
-        "gray-70x40-tiles32-packed": (
-            gray, 2, "packed in 3x2 tiles of 32 labels, each from a fresh byte", 32, "packed"
+        "gray-140x80-tiles64-packed": (
+            gray, 2, "packed in 3x2 tiles of 64 labels, each from a fresh byte", 64, "packed"
         ),
     }  # fmt: skip
 
 
 def invalid_tiled_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
-    """Broken tiled files. ``base`` is rgb-80x50-tiles32-entropy2."""
+    """Broken tiled files. ``base`` is rgb-150x100-tiles64-entropy2."""
     header = container.parse_header(memoryview(base))
     start = container.HEADER_BYTES + header.codebook_bytes
     index_flip = bytearray(base)
@@ -146,15 +146,20 @@ def invalid_tiled_files(base: bytes) -> dict[str, tuple[bytes, str, str]]:
             "two tiles' sizes moved by 2 bytes (same sum, valid index CRC): tile 0 no longer "
             "holds its bytes",
         ),
-        "tiles-log2-4": (
-            set_field(base, "tile_log2", 4),
-            "tile_log2: 4, must be 5..12 with tiles",
-            "tiles of 16 labels, fewer than the least",
+        "tiles-log2-5": (
+            set_field(base, "tile_log2", 5),
+            "tile_log2: 5, must be 6..12 with tiles",
+            "tiles of 32 labels, fewer than the least",
         ),
         "tiles-log2-without-flag": (
             set_field(base, "flags", 0),
-            "tile_log2: 5, must be 0 without tiles",
+            "tile_log2: 6, must be 0 without tiles",
             "a tile size but no tiles flag",
+        ),
+        "tiles-slivers": (
+            set_field(base, "height", 1),
+            "tile_log2: 6: 3 tiles of 64 labels for a 150x1 label grid",
+            "a grid one label tall in tiles of 64: more tiles than 1 + 4 labels / 64^2",
         ),
     }
 
@@ -506,7 +511,7 @@ def main() -> None:
         }
     )
     broken |= invalid_shared_files(vq_data, book_data)
-    broken |= invalid_tiled_files((HERE / "rgb-80x50-tiles32-entropy2.vq").read_bytes())
+    broken |= invalid_tiled_files((HERE / "rgb-150x100-tiles64-entropy2.vq").read_bytes())
     for name, (data, error, note) in broken.items():
         given = {"codebook": book_name} if name == "shared-codebook-entries" else {}
         book = vqcodec.Codebook(book_data) if given else None
