@@ -441,17 +441,9 @@ def check_pixels(width: int, height: int, max_pixels: int | None, field: str) ->
         )
 
 
-def _check_fields(values: dict) -> None:
-    flags = values["flags"]
-    if flags & ~KNOWN_FLAGS:
-        raise FormatError("flags", f"unknown bits set (0x{flags:02x}); they must be zero")
-    tile_log2 = values["tile_log2"]
-    if flags & FLAG_TILED and not MIN_TILE_LOG2 <= tile_log2 <= MAX_TILE_LOG2:
-        raise FormatError(
-            "tile_log2", f"{tile_log2}, must be {MIN_TILE_LOG2}..{MAX_TILE_LOG2} with tiles"
-        )
-    if not flags & FLAG_TILED and tile_log2:
-        raise FormatError("tile_log2", f"{tile_log2}, must be 0 without tiles (flags bit 1)")
+def _check_vectors(values: dict) -> int:
+    """The fields that say what a code vector is, shared by .vq and .vqb headers: channels,
+    block shape, and bits (as the shape allows, spec §2). Returns bits."""
     if values["channels"] not in CHANNEL_COUNTS:
         raise FormatError("channels", f"{values['channels']}, must be 1, 3 or 4")
     block = (values["block_width"], values["block_height"])
@@ -463,12 +455,31 @@ def _check_fields(values: dict) -> None:
     if not MIN_BITS <= bits <= most:
         shape = "1x1 blocks (pixels)" if most == MAX_BITS else "blocks larger than 1x1"
         raise FormatError("bits", f"{bits}, must be {MIN_BITS}..{most} for {shape}")
+    return bits
+
+
+def _check_entries(entries: int, bits: int) -> None:
+    allowed = min(1 << bits, MAX_ENTRIES)
+    if not 1 <= entries <= allowed:
+        raise FormatError("codebook_entries", f"{entries}, must be 1..{allowed} for bits={bits}")
+
+
+def _check_fields(values: dict) -> None:
+    flags = values["flags"]
+    if flags & ~KNOWN_FLAGS:
+        raise FormatError("flags", f"unknown bits set (0x{flags:02x}); they must be zero")
+    tile_log2 = values["tile_log2"]
+    if flags & FLAG_TILED and not MIN_TILE_LOG2 <= tile_log2 <= MAX_TILE_LOG2:
+        raise FormatError(
+            "tile_log2", f"{tile_log2}, must be {MIN_TILE_LOG2}..{MAX_TILE_LOG2} with tiles"
+        )
+    if not flags & FLAG_TILED and tile_log2:
+        raise FormatError("tile_log2", f"{tile_log2}, must be 0 without tiles (flags bit 1)")
+    bits = _check_vectors(values)
     for name in ("width", "height"):
         if values[name] == 0:
             raise FormatError(name, "0, must be at least 1")
-    entries, allowed = values["codebook_entries"], min(1 << bits, MAX_ENTRIES)
-    if not 1 <= entries <= allowed:
-        raise FormatError("codebook_entries", f"{entries}, must be 1..{allowed} for bits={bits}")
+    _check_entries(values["codebook_entries"], bits)
     coding = values["label_coding"]
     if coding not in LabelCoding.__members__.values():
         raise FormatError("label_coding", f"unknown value {coding}")
@@ -561,22 +572,14 @@ def parse_book(data: bytes | bytearray | memoryview) -> tuple[BookHeader, memory
         raise FormatError("version", f"{values['version']} is not supported (this reader knows 1)")
     if zlib.crc32(view[: BOOK_HEADER_BYTES - 4]) != values["header_crc"]:
         raise FormatError("header_crc", "checksum mismatch over the header (corrupt file)")
-    if values["channels"] not in CHANNEL_COUNTS:
-        raise FormatError("channels", f"{values['channels']}, must be 1, 3 or 4")
-    block = (values["block_width"], values["block_height"])
-    if not (1 <= block[0] <= MAX_BLOCK_SIDE and 1 <= block[1] <= MAX_BLOCK_SIDE):
-        raise FormatError(
-            "block_width, block_height", f"{block[0]}x{block[1]}, each must be 1..{MAX_BLOCK_SIDE}"
-        )
-    bits, most = values["bits"], max_bits(block)
-    if not MIN_BITS <= bits <= most:
-        raise FormatError("bits", f"{bits}, must be {MIN_BITS}..{most}")
+    bits = _check_vectors(values)
     if values["reserved"]:
         raise FormatError("reserved", "must be zero")
-    entries, allowed = values["codebook_entries"], min(1 << bits, MAX_ENTRIES)
-    if not 1 <= entries <= allowed:
-        raise FormatError("codebook_entries", f"{entries}, must be 1..{allowed} for bits={bits}")
-    header = BookHeader(values["channels"], block[0], block[1], bits, entries)
+    entries = values["codebook_entries"]
+    _check_entries(entries, bits)
+    header = BookHeader(
+        values["channels"], values["block_width"], values["block_height"], bits, entries
+    )
     expected = header.file_bytes
     if len(view) != expected:
         what = "truncated" if len(view) < expected else "trailing data"

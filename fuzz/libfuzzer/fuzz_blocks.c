@@ -20,15 +20,6 @@
 #define MAX_PIXELS (1u << 16)
 #define MAX_ENTRIES 4096u
 
-static unsigned reference_label(const uint8_t *payload, uint64_t i, int bits) {
-    unsigned v = 0;
-    for (int b = 0; b < bits; b++) {
-        uint64_t at = i * bits + b;
-        v = v << 1 | ((payload[at / 8] >> (7 - at % 8)) & 1);
-    }
-    return v;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const int channel_counts[4] = {1, 3, 4, 1};
     if (size < 9) return 0;

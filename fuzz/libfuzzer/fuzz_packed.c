@@ -16,15 +16,6 @@
  */
 #include "harness.h"
 
-static unsigned reference_label(const uint8_t *payload, uint64_t i, int bits) {
-    unsigned v = 0;
-    for (int b = 0; b < bits; b++) {
-        uint64_t at = i * bits + b;
-        v = v << 1 | ((payload[at / 8] >> (7 - at % 8)) & 1);
-    }
-    return v;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     input_t in;
     if (!parse_input(data, size, &in)) return 0;

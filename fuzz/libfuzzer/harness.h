@@ -45,6 +45,16 @@ typedef struct {
     size_t size;
 } input_t;
 
+/* Spec §4.1 read bit by bit: label i of a packed payload, bits (1..16) MSB first. */
+static inline unsigned reference_label(const uint8_t *payload, uint64_t i, int bits) {
+    unsigned v = 0;
+    for (int b = 0; b < bits; b++) {
+        uint64_t at = i * bits + b;
+        v = v << 1 | ((payload[at / 8] >> (7 - at % 8)) & 1);
+    }
+    return v;
+}
+
 static inline int parse_input(const uint8_t *data, size_t size, input_t *in) {
     static const int channel_counts[4] = {1, 3, 4, 1};
     if (size < HEADER_BYTES) return 0;
