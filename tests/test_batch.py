@@ -375,3 +375,49 @@ def test_an_output_made_meanwhile_with_the_same_bytes_is_kept(tmp_path, monkeypa
     made = b"the bytes"
     with pytest.raises(FileExistsError):  # without --resume or a cluster: not ours to keep
         batch._write(job, b"the bytes", batch.Settings(command="encode"))
+
+
+_FAULTS_PROBE = """
+import resource, sys
+import numpy as np
+from vqcodec import batch
+
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(100):
+        np.ones(1 << 20, np.uint8)  # 1 MiB: past the 128 KiB mmap threshold Dask's setting fixes
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+outside = faults()
+with batch._malloc_kept():
+    faults()  # the first round may map the block
+    inside = faults()
+after = faults()
+print(outside, inside, after)
+"""
+
+
+@pytest.mark.skipif(batch._glibc() is None, reason="glibc's mallopt only")
+def test_dask_jobs_keep_the_memory_they_free_and_leave_the_worker_as_it_was():
+    """Law: in a process started as Dask starts its workers (MALLOC_TRIM_THRESHOLD_=65536),
+    a block freed and allocated again inside ``_malloc_kept`` is not mapped afresh (its pages
+    fault in at most once), and after it the environment's thresholds hold again (every
+    allocation faults in its pages again). Counted in page faults, not time."""
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    probe = subprocess.run(
+        [sys.executable, "-c", _FAULTS_PROBE], env=env, capture_output=True, text=True, check=True
+    )
+    outside, inside, after = map(int, probe.stdout.split())
+    pages = 100 * (1 << 20) // 4096
+    assert outside >= pages // 2, (outside, inside, after)  # fresh pages at every allocation
+    assert inside < pages // 20, (outside, inside, after)
+    assert after >= pages // 2, (outside, inside, after)
+
+
+def test_without_malloc_variables_the_process_is_left_alone(monkeypatch):
+    """glibc's own dynamic thresholds already keep reused memory: nothing is changed."""
+    for name in batch._MALLOC_ENV.values():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(batch, "_glibc", lambda: pytest.fail("mallopt touched"))
+    with batch._malloc_kept():
+        pass
