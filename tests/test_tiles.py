@@ -279,3 +279,81 @@ def test_review_fixes_slivers_pipes_budgets_and_info(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["encode", str(tmp_path / "in.png"), "--tile", bad, "-o", str(tmp_path / "x.vq")])
         assert "a tile is a power of two" in capsys.readouterr().err
+
+
+# Untiled packed files: labels at fixed bit offsets (spec §4.1), so a region read needs no tiles.
+
+
+@st.composite
+def packed_regions(draw):
+    height, width = draw(st.integers(1, 90)), draw(st.integers(1, 90))
+    channels = draw(st.sampled_from([1, 3, 4]))
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    image = draw(hnp.arrays(np.uint8, shape))
+    block = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (3, 1), (1, 4)]))
+    bits = draw(st.integers(1, 8 if block == (1, 1) else 12))
+    x, y = draw(st.integers(0, width - 1)), draw(st.integers(0, height - 1))
+    w, h = draw(st.integers(1, width - x)), draw(st.integers(1, height - y))
+    return image, block, bits, (x, y, w, h)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=packed_regions())
+def test_a_region_of_an_untiled_packed_file_is_the_crop_and_reads_only_its_label_rows(
+    case, tmp_path_factory
+):
+    """Law: read(path, region) of an untiled packed file equals the crop of the whole decode,
+    and it reads the payload once a label row the region touches, each read spanning exactly
+    the bytes that hold the labels from the region's first column of blocks to its last."""
+    image, block, bits, region = case
+    data = vqcodec.encode(image, bits, coding="packed", block=block)
+    header = container.parse_header(memoryview(data))
+    assert not header.tiled and header.coding == "packed"
+    path = tmp_path_factory.mktemp("packed") / "image.vq"
+    path.write_bytes(data)
+    reads = []
+    real = _io.os.pread
+
+    def counted(descriptor, size, offset):
+        reads.append((offset, size))
+        return real(descriptor, size, offset)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(_io.os, "pread", counted)
+        got = vqcodec.read(path, region=region)
+    x, y, w, h = region
+    np.testing.assert_array_equal(got, vqcodec.decode(data)[y : y + h, x : x + w])
+    (bw, bh), base = block, 36 + header.codebook_bytes
+    first, end = x // bw, -(-(x + w) // bw)
+    wanted = []
+    for row in range(y // bh, -(-(y + h) // bh)):
+        start = (row * header.columns + first) * bits
+        stop = (row * header.columns + end) * bits
+        wanted.append((base + start // 8, -(-stop // 8) - start // 8))
+    assert reads == wanted
+
+
+def test_a_packed_region_read_checks_what_it_reads_and_not_the_rest(tmp_path):
+    """What a region of an untiled packed file checks (spec §13): the header CRC, the file's
+    length and the labels it reads (each inside the codebook); not data_crc, which covers
+    the codebook and the payload it does not read."""
+    image = np.arange(40 * 30, dtype=np.uint8).reshape(30, 40) % 6  # 6 gray levels, 3 bits
+    data = vqcodec.encode(image, 3, coding="packed")
+    header = container.parse_header(memoryview(data))
+    assert header.codebook_entries == 6
+    path = tmp_path / "image.vq"
+    last = 36 + header.codebook_bytes + header.payload_bytes - 1  # the last row's labels
+    damaged = bytearray(data)
+    damaged[last] ^= 0x80  # a changed label in the bottom row: data_crc no longer matches
+    path.write_bytes(damaged)
+    np.testing.assert_array_equal(vqcodec.read(path, region=(0, 0, 40, 2)), image[:2])
+    with pytest.raises(vqcodec.FormatError, match="checksum mismatch over codebook and payload"):
+        vqcodec.read(path)
+    outside = bytearray(data)
+    outside[36 + header.codebook_bytes] = 0xFF  # labels 7, 7, ...: past the 6 codewords
+    path.write_bytes(container.seal(outside))
+    with pytest.raises(vqcodec.FormatError, match="outside the codebook"):
+        vqcodec.read(path, region=(0, 0, 3, 1))
+    path.write_bytes(data[:-1])
+    with pytest.raises(vqcodec.FormatError, match="file"):
+        vqcodec.read(path, region=(0, 0, 3, 1))

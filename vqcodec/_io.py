@@ -252,10 +252,11 @@ RegionReader = tuple[container.Header, bytes, Callable[[int, int], bytes]]
 
 @contextlib.contextmanager
 def region_reader(source: Source, max_pixels: int | None = None) -> Iterator[RegionReader | None]:
-    """For a tiled .vq file at a path (a regular file): its checked header, its codebook
-    section, and ``fetch(offset, size)``, which reads payload bytes when asked (positional
-    reads: threads may share it). The file's length is checked against its header; nothing
-    else is read. None for anything else (an untiled file, a stream, bytes): read it whole.
+    """For a .vq file at a path (a regular file) that is tiled, or packed (labels at fixed
+    bit offsets): its checked header, its codebook section, and ``fetch(offset, size)``,
+    which reads payload bytes when asked (positional reads: threads may share it). The
+    file's length is checked against its header; nothing else is read. None for anything
+    else (an untiled entropy-coded file, a stream, bytes): read it whole.
     """
     # Only a regular file: a FIFO or a pipe cannot be read twice, and whole reads take it.
     try:
@@ -269,7 +270,8 @@ def region_reader(source: Source, max_pixels: int | None = None) -> Iterator[Reg
         head = _read_stream(stream, container.HEADER_BYTES)
         header = container.parse_header(memoryview(head), max_pixels)
         left = _bytes_left(stream)
-        if not header.tiled or left is None:
+        random_access = header.tiled or header.label_coding == container.LabelCoding.PACKED
+        if not random_access or left is None:
             yield None
             return
         _check_length(container.HEADER_BYTES + left, header.file_bytes)

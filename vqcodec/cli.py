@@ -314,7 +314,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--crop",
         type=_crop,
         metavar="X,Y,W,H",
-        help="decode only the W x H pixels at X,Y (of a tiled file: only the tiles they touch)",
+        help="decode only the W x H pixels at X,Y (of a tiled or packed file: only the tiles "
+        "or labels they touch)",
     )
     decode.add_argument(
         "--codebook",
@@ -652,8 +653,8 @@ def _decode_one(args: argparse.Namespace, source: str, written: dict[str, str]) 
 
 
 def _cropped(args: argparse.Namespace, source: str) -> np.ndarray:
-    """The --crop region of one file, (h, w, C): of a tiled file at a path, from the tiles
-    it touches alone."""
+    """The --crop region of one file, (h, w, C): of a tiled or packed file at a path, from
+    the tiles or labels it touches alone."""
     try:
         if source == STDIO:
             data = _io.read_container(sys.stdin.buffer, args.max_pixels)

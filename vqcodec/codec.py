@@ -526,6 +526,36 @@ def _tiled_pixels(
     return out
 
 
+def _packed_pixels(
+    fetch: Callable[[int, int], bytes | memoryview],
+    header: container.Header,
+    entries: np.ndarray,
+    box: tuple[int, int, int, int],
+) -> np.ndarray:
+    """The (h, w, C) pixels of ``box`` from an untiled packed payload (spec §4.1): labels sit
+    at fixed bit offsets, so each label row the box touches is read from the first label it
+    needs to the last, and nothing else."""
+    x, y, w, h = box
+    bw, bh = header.block
+    first_column, end_column = x // bw, -(-(x + w) // bw)
+    first_row, end_row = y // bh, -(-(y + h) // bh)
+    count, bits = end_column - first_column, header.bits
+    wide = bits > container.MAX_BITS  # labels of blocks, up to 16 bits
+    grid = np.empty((end_row - first_row, count), np.uint16 if wide else np.uint8)
+    unpack = _core.unpack_wide if wide else _core.unpack
+    for row in range(first_row, end_row):  # a read a label row: the rows of the box alone
+        start = (row * header.columns + first_column) * bits  # in bits
+        offset, end = start // 8, (start + count * bits + 7) // 8
+        span = np.frombuffer(fetch(offset, end - offset), np.uint8)
+        shift = start % 8
+        if shift:  # bring the first label to bit 7 of byte 0
+            pairs = span.astype(np.uint16) << shift
+            pairs[:-1] |= span[1:] >> (8 - shift)
+            span = pairs.astype(np.uint8)  # the bits before the first label drop off
+        unpack(span[: container.packed_size(count, bits)], bits, grid[row - first_row])
+    return _pixels_of(header, entries, grid, (first_column, first_row), box)  # checks labels
+
+
 def _pixels_of(
     header: container.Header,
     entries: np.ndarray,
@@ -636,7 +666,9 @@ def read(
     early or runs on is a :class:`vqcodec.FormatError`, whatever the stream's length. A
     ``region`` of a tiled file at a path reads only the header, the codebook, the tile index
     and the tiles the region touches, and checks those (spec §13: their CRCs and the
-    file's length), not the rest of the file.
+    file's length), not the rest of the file; of an untiled packed file, the header, the
+    codebook and the bytes of the labels it needs (checked: the header CRC, the file's
+    length and those labels, not the codebook: only the whole file's CRC covers it).
 
     >>> image = vqcodec.read("photo.vq")
     >>> corner = vqcodec.read("big.vq", region=(0, 0, 256, 256))
@@ -650,7 +682,10 @@ def read(
                 if header.external and codebook is None:
                     codebook = beside(source, section)  # type: ignore[arg-type]
                 entries = _entries(header, memoryview(section), codebook)
-                pixels = _tiled_pixels(fetch, header, section, entries, box, threads)
+                if header.tiled:
+                    pixels = _tiled_pixels(fetch, header, section, entries, box, threads)
+                else:
+                    pixels = _packed_pixels(fetch, header, entries, box)
                 return _shaped(header, pixels)
     data = _io.read_container(source, max_pixels)
     book = codebook or find_codebook(data, source)
