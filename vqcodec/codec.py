@@ -540,19 +540,22 @@ def _packed_pixels(
     first_column, end_column = x // bw, -(-(x + w) // bw)
     first_row, end_row = y // bh, -(-(y + h) // bh)
     count, bits = end_column - first_column, header.bits
+    starts = (np.arange(first_row, end_row, dtype=np.int64) * header.columns + first_column) * bits
+    offsets = starts // 8
+    sizes = (starts + count * bits + 7) // 8 - offsets
+    # Each row's bytes, then shifted so that its first label starts at bit 7 of byte 0.
+    # Rows are unpacked as one stream of `whole` labels a row (a multiple of 8, so a row is
+    # whole bytes), the labels past `count` being whatever the zero padding holds.
+    whole = -(-count // 8) * 8
+    spans = np.zeros((len(starts), whole * bits // 8 + 1), np.uint16)
+    for row, (offset, size) in enumerate(zip(offsets.tolist(), sizes.tolist(), strict=True)):
+        spans[row, :size] = np.frombuffer(fetch(offset, size), np.uint8)
+    shift = (starts % 8)[:, None].astype(np.uint16)
+    stream = ((spans[:, :-1] << shift) | (spans[:, 1:] >> (8 - shift))).astype(np.uint8)
     wide = bits > container.MAX_BITS  # labels of blocks, up to 16 bits
-    grid = np.empty((end_row - first_row, count), np.uint16 if wide else np.uint8)
-    unpack = _core.unpack_wide if wide else _core.unpack
-    for row in range(first_row, end_row):  # a read a label row: the rows of the box alone
-        start = (row * header.columns + first_column) * bits  # in bits
-        offset, end = start // 8, (start + count * bits + 7) // 8
-        span = np.frombuffer(fetch(offset, end - offset), np.uint8)
-        shift = start % 8
-        if shift:  # bring the first label to bit 7 of byte 0
-            pairs = span.astype(np.uint16) << shift
-            pairs[:-1] |= span[1:] >> (8 - shift)
-            span = pairs.astype(np.uint8)  # the bits before the first label drop off
-        unpack(span[: container.packed_size(count, bits)], bits, grid[row - first_row])
+    labels = np.empty(len(starts) * whole, np.uint16 if wide else np.uint8)
+    (_core.unpack_wide if wide else _core.unpack)(stream.ravel(), bits, labels)
+    grid = labels.reshape(len(starts), whole)[:, :count]
     return _pixels_of(header, entries, grid, (first_column, first_row), box)  # checks labels
 
 
