@@ -328,6 +328,18 @@ def test_a_glob_skips_the_output_folder(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
 
 
+def test_a_glob_spanning_its_base_plans_each_file_once(tmp_path, monkeypatch):
+    """'src/**' matches src/ itself too: its files are planned once, under the names the
+    folder src gives them (they were planned twice, once as OUT/./NAME, and the second run
+    of each file failed on the first's output)."""
+    make_tree(tmp_path / "src")
+    monkeypatch.chdir(tmp_path)
+    extensions = batch.image_extensions()
+    globbed = batch.make_plan(["src/**"], "out", ".vq", extensions)
+    assert globbed.jobs == batch.make_plan(["src"], "out", ".vq", extensions).jobs
+    assert not globbed.refused and not globbed.problems
+
+
 def test_a_wrong_scheduler_leaves_no_manifest(tmp_path, monkeypatch, capsys):
     """--scheduler with nothing listening: one error line, exit 1, and no manifest left to
     refuse the next run."""

@@ -97,9 +97,12 @@ _IMAGE_METADATA_BYTES = 64 << 20
 _PILLOW_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 
 
-def read_image_stream(stream: Readable, max_pixels: int | None = None) -> bytes:
-    """All the bytes of one image file from a stream that cannot seek (stdin), for Pillow,
-    which needs to seek.
+def read_image_stream(
+    stream: Readable, max_pixels: int | None = None, *, given: str = "on stdin"
+) -> bytes:
+    """All the bytes of one image file from a stream that cannot seek (stdin) or that is
+    read once from its start (a URL, ``given="by a URL"``, as the refusal below says), for
+    Pillow, which needs to seek.
 
     Bounded by the image's own header, as ``read_container`` is: Pillow reads the size from
     the first MiB (or, for a TIFF whose directory comes later, from the first 64 MiB), an
@@ -116,7 +119,7 @@ def read_image_stream(stream: Readable, max_pixels: int | None = None) -> bytes:
         if _read_some(stream, 1):
             raise VQError(
                 f"no image header Pillow can read in the first {len(data):,} bytes (give the "
-                "image as a file rather than on stdin if it is one)"
+                f"image as a file rather than {given} if it is one)"
             )
         return bytes(data)  # the whole stream: open_image says what is wrong with it
     from .images import check_pixels  # images imports this module

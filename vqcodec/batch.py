@@ -56,6 +56,23 @@ still refused without ``--force``. So a batch stopped at random moments and resu
 with the same outputs and manifest as one that was never stopped. Resume with the same
 command: the options are not recorded, and records of inputs not in this run are kept.
 Without ``--resume``, an existing manifest is refused unless ``--force`` starts afresh.
+
+**URLs** (``_urls``): any input, and the output folder, may be an fsspec URL
+(``s3://bucket/photos/``, ``'gcs://bucket/**/*.png'``, ``file:///abs/dir``, ``memory://``),
+given fsspec (the ``dask`` extra) and its protocol's package (s3fs, gcsfs, ...); a URL
+makes a batch. A URL folder or glob plans the jobs a local one does, in the same order and
+with the same output names (hidden names and the output folder skipped), except that a URL
+glob never enters a symlinked folder. Workers, processes or Dask's, get URLs and open them
+themselves, so a cluster needs no shared file system. Outputs are written whole or not at
+all, and not over a file without ``--force`` (see ``_urls``). The manifest of an output
+folder on this machine's file system (a path, or a ``file://`` URL) is appended to as above.
+Elsewhere, where an object store cannot append, the records are kept in this process and
+the whole manifest, sorted, is written to OUTDIR/vqcodec-manifest.jsonl when the batch
+starts, every half minute or so, when it is stopped and at its end (``Snapshots``);
+``--resume`` reads it from there. A batch killed outright loses the records written since
+the last of these, never their outputs: ``--resume`` does those files again, finds each one's
+exact bytes in place and keeps them, and ends as an uninterrupted run. ``memory://`` lives in
+this process: a batch on it runs here whatever ``-j`` says, and ``--scheduler`` refuses it.
 """
 
 from __future__ import annotations
@@ -83,7 +100,7 @@ from typing import Any, TextIO
 
 from PIL import Image
 
-from . import _io, cli, codec
+from . import _io, _urls, cli, codec
 from ._atomic import atomic_output, check_destination, write_bytes
 from .errors import VQError
 from .images import open_image, output_format, to_array
@@ -159,7 +176,7 @@ Work = Callable[[Job, Settings], Outcome]
 
 def usage_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the CLI's batch (cli._settle_batch found one), as a usage error."""
-    what = "a batch (a folder or glob input, -j or --resume)"
+    what = "a batch (a folder, glob or URL input, -j or --resume)"
     if cli.STDIO in args.inputs:
         return f"- (stdin) is one stream, not files: {what} takes files"
     if args.out_dir is None:
@@ -170,6 +187,12 @@ def usage_problem(args: argparse.Namespace) -> str | None:
 def run(args: argparse.Namespace, added: str) -> int:
     """Run the CLI's batch; ``added`` is what replaces each input's extension (.vq, or
     .vq.png for decode) unless --suffix says. Returns the exit status."""
+    jobs = args.jobs
+    in_memory = [name for name in (*args.inputs, args.out_dir) if _urls.in_process(name)]
+    if in_memory:  # memory:// is this process's alone: no worker would see it
+        if args.scheduler is not None:
+            raise cli.UserError(in_memory[0], "is in this process's memory: no Dask worker sees it")
+        jobs = 1
     cli._make_out_dir(args.out_dir)
     settings = Settings(
         command=args.command,
@@ -203,7 +226,7 @@ def run(args: argparse.Namespace, added: str) -> int:
     plan = make_plan(
         args.inputs, args.out_dir, added if args.suffix is None else args.suffix, extensions
     )
-    return run_batch(plan, settings, args.out_dir, jobs=args.jobs, resume=args.resume,
+    return run_batch(plan, settings, args.out_dir, jobs=jobs, resume=args.resume,
                      quiet=args.quiet, scheduler=args.scheduler)  # fmt: skip
 
 
@@ -230,8 +253,8 @@ def image_extensions() -> set[str]:
 
 def make_plan(inputs: Sequence[str], out_dir: str, added: str, extensions: set[str]) -> Plan:
     """The jobs for ``inputs`` writing into ``out_dir`` (see the module's docstring)."""
-    real_out = os.path.realpath(out_dir)
-    manifest_key = os.path.join(real_out, MANIFEST_NAME)
+    real_out = _key(out_dir)
+    manifest_key = _urls.join(real_out, MANIFEST_NAME)
     problems: list[str] = []
     found: list[tuple[str, str, str]] = []  # (input, its path relative to the output folder, key)
     for argument in inputs:
@@ -244,8 +267,8 @@ def make_plan(inputs: Sequence[str], out_dir: str, added: str, extensions: set[s
     for path, relative, key in found:
         folder, name = os.path.split(relative)
         output_relative = os.path.join(folder, os.path.splitext(name)[0] + added)
-        output = os.path.join(out_dir, output_relative)
-        output_key = os.path.join(real_out, output_relative)
+        output = _urls.join(out_dir, output_relative)
+        output_key = _urls.join(real_out, output_relative)
         if (key, output_key) in seen:  # the same file named twice: done once
             continue
         seen.add((key, output_key))
@@ -270,12 +293,20 @@ def _has_magic(path: str) -> bool:
     return _GLOB_MAGIC.search(path) is not None
 
 
+def _key(location: str) -> str:
+    """What tells files apart: a path's real path, a URL's (``_urls.key``)."""
+    return _urls.key(location) if _urls.is_url(location) else os.path.realpath(location)
+
+
 def _expand(
     argument: str, extensions: set[str], real_out: str, problems: list[str]
 ) -> Iterator[tuple[str, str, str]]:
     """(input, relative output path before its extension changes, identity key) for one
     argument. The key is the input's real path, for telling inputs and outputs apart."""
-    if os.path.isdir(argument):  # a symlink named as an argument is followed, as find -H does
+    if _urls.is_url(argument):
+        wanted = lambda name: _wanted(name, extensions)  # noqa: E731
+        yield from _urls.expand(argument, wanted, real_out, problems)
+    elif os.path.isdir(argument):  # a symlink named as an argument is followed, as find -H does
         real = os.path.realpath(argument)
         for path, relative in _walk(argument, "", extensions, real_out, problems):
             yield path, relative, os.path.join(real, relative)
@@ -289,6 +320,8 @@ def _expand(
             problems.append(f"{argument}: no file matches this pattern")
         for match in matches:
             relative = os.path.relpath(match, base or os.curdir)
+            if relative == os.curdir:  # the base itself ('photos/**' matches photos/)
+                relative = ""
             if _inside(os.path.realpath(match), real_out):
                 continue  # this batch's outputs (or an earlier one's), as a walk skips them
             if os.path.isdir(match):
@@ -361,9 +394,14 @@ def run_batch(
     stream = sys.stderr if stream is None else stream
     work = _work if work is None else work
     workers = jobs or default_jobs()
-    manifest = os.path.join(out_dir, MANIFEST_NAME)
+    manifest = _urls.join(out_dir, MANIFEST_NAME)
+    # A URL on this machine's file system (file://) has its manifest appended as a path's is.
+    local = _urls.local_path(manifest) if _urls.is_url(manifest) else manifest
     started = time.monotonic()
-    earlier = _read_manifest(manifest, resume=resume, force=settings.force)
+    if local is None:
+        earlier = _read_remote_manifest(manifest, resume=resume, force=settings.force)
+    else:
+        earlier = _read_manifest(local, resume=resume, force=settings.force)
     tally = Tally(total=len(plan.jobs) + len(plan.refused))
     for problem in plan.problems:
         cli._say(f"vqcodec: error: {problem}", stream)
@@ -377,14 +415,21 @@ def run_batch(
         else:
             todo.append(job)
     progress = Progress(stream, tally, enabled=not quiet and _is_terminal(stream))
-    # A batch killed outright while it rewrote the manifest left that write's temp file.
-    for stale in glob.glob(os.path.join(glob.escape(out_dir), f".{MANIFEST_NAME}.*.tmp")):
-        with contextlib.suppress(OSError):
-            os.unlink(stale)
+    if local is not None:
+        # A batch killed outright while it rewrote the manifest left that write's temp file.
+        pattern = os.path.join(glob.escape(os.path.dirname(local)), f".{MANIFEST_NAME}.*.tmp")
+        for stale in glob.glob(pattern):
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
     # Connected before the manifest is opened: a wrong address leaves nothing behind.
     client = _dask_client(scheduler) if scheduler is not None and todo else None
+    journal_of = (
+        Journal(local, fresh=not resume)
+        if local is not None
+        else Snapshots(manifest, earlier, fresh=not resume)
+    )
 
-    with contextlib.ExitStack() as stack, Journal(manifest, fresh=not resume) as journal:
+    with contextlib.ExitStack() as stack, journal_of as journal:
         if client is not None:
             stack.enter_context(client)
 
@@ -418,7 +463,8 @@ def run_batch(
                     stream,
                 )
             raise
-    _sort_manifest(manifest)
+    if local is not None:
+        _sort_manifest(local)
     progress.clear()
     if not quiet:
         cli._say(tally.summary(time.monotonic() - started, manifest), stream)
@@ -516,7 +562,8 @@ def _run_on_dask(
     """``jobs`` on a Dask distributed cluster, ``finish`` called here as each ends, so the
     manifest, progress and errors are this process's as with -j.
 
-    Inputs and outputs are paths every worker must see (a shared file system). A worker
+    Inputs and outputs are paths every worker must see (a shared file system), or URLs
+    each worker opens itself. A worker
     lost mid-batch is the scheduler's to handle: it runs that worker's jobs again elsewhere
     (``distributed.scheduler.allowed-failures`` times), and a job whose output was already
     complete finds its exact bytes and keeps them (``Settings.adopt``), so each output is
@@ -529,7 +576,7 @@ def _run_on_dask(
     # given back the paths as this run named them.
     # One graph of every job (client.map): a submit a job costs the scheduler a graph update
     # each, which on 2 cores took CPU from the workers.
-    theres = [Job(os.path.abspath(job.input), os.path.abspath(job.output)) for job in jobs]
+    theres = [Job(_there(job.input), _there(job.output)) for job in jobs]
     keys = [f"vqcodec-{index}-{there.output}" for index, there in enumerate(theres)]
     mapped = client.map(
         _on_dask_worker, [work] * len(jobs), theres, [settings] * len(jobs), key=keys
@@ -553,6 +600,11 @@ def _run_on_dask(
     except BaseException:
         client.cancel(list(futures))
         raise
+
+
+def _there(name: str) -> str:
+    """``name`` as a worker elsewhere finds it: a path made absolute, a URL as it is."""
+    return name if _urls.is_url(name) else os.path.abspath(name)
 
 
 def _on_dask_worker(work: Work, job: Job, settings: Settings) -> Outcome:
@@ -769,8 +821,11 @@ def _record(job: Job) -> dict[str, Any]:
 
 def _encode(job: Job, settings: Settings, record: dict[str, Any]) -> int:
     _check_output(job, settings)
-    bytes_in = os.stat(job.input).st_size
-    image = open_image(job.input, settings.max_pixels)
+    if _urls.is_url(job.input):
+        image, bytes_in = _urls.read_image(job.input, settings.max_pixels)
+    else:
+        bytes_in = os.stat(job.input).st_size
+        image = open_image(job.input, settings.max_pixels)
     pixels = to_array(image, settings.max_pixels)
     del image  # as cli does: Pillow's copy goes before the encoder's work
     try:
@@ -803,8 +858,12 @@ def _decode(job: Job, settings: Settings, record: dict[str, Any]) -> int:
         fmt = settings.format or output_format(job.output)
     except VQError as error:
         raise cli.UserError(job.output, f"{error}; or give --format NAME") from None
-    data = _io.read_container(job.input, settings.max_pixels)
-    book = settings.codebook or codec.find_codebook(data, job.input)
+    if _urls.is_url(job.input):
+        data = _urls.read_container(job.input, settings.max_pixels)
+        book = settings.codebook or codec.find_codebook(data, job.input, _urls.beside)
+    else:
+        data = _io.read_container(job.input, settings.max_pixels)
+        book = settings.codebook or codec.find_codebook(data, job.input)
     header, codebook, labels = codec.decode_parts(
         data, max_pixels=settings.max_pixels, codebook=book
     )
@@ -824,21 +883,46 @@ def _check_output(job: Job, settings: Settings) -> None:
     """Refuse before the work what the write would refuse (cli._check_output's rules for one
     job; the plan has refused clashes between jobs). With --resume an existing output is
     let through, to be compared with what this run makes."""
+    overwrite = settings.force or settings.adopt
     try:
-        check_destination(job.output, overwrite=settings.force or settings.adopt)
+        if _urls.is_url(job.output):
+            _urls.check_destination(job.output, overwrite=overwrite)
+        else:
+            check_destination(job.output, overwrite=overwrite)
     except FileExistsError:
         raise cli.UserError(job.output, "exists; use --force to overwrite") from None
-    if os.path.exists(job.output) and cli._same_file(job.input, job.output):
+    if _same_file(job.input, job.output):
         raise cli.UserError(job.output, "is an input of this run; refusing to write over it")
 
 
-def _write(job: Job, data: bytes, settings: Settings) -> None:
-    folder = os.path.dirname(job.output)
+def _same_file(input: str, output: str) -> bool:
+    """Whether ``output`` exists and is ``input`` (cli._same_file, for URLs too)."""
+    if not (_urls.is_url(input) or _urls.is_url(output)):
+        return os.path.exists(output) and cli._same_file(input, output)
+    return _size(output) is not None and _key(input) == _key(output)
+
+
+def _size(name: str) -> int | None:
+    """The size of the file ``name`` (a path or URL) names, None if it names no file."""
+    if _urls.is_url(name):
+        return _urls.size(name)
     try:
-        os.makedirs(folder, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise cli.UserError(folder, "exists and is not a folder") from None
-    if settings.adopt and os.path.isfile(job.output):
+        status = os.stat(name)
+    except OSError:
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+def _write(job: Job, data: bytes, settings: Settings) -> None:
+    if _urls.is_url(job.output):
+        _urls.make_parent(job.output)
+    else:
+        folder = os.path.dirname(job.output)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise cli.UserError(folder, "exists and is not a folder") from None
+    if settings.adopt and _size(job.output) is not None:
         if _holds(job.output, data):  # written by the stopped run, not yet recorded
             return
         if not settings.force:
@@ -854,14 +938,15 @@ def _write(job: Job, data: bytes, settings: Settings) -> None:
 
 
 def _write_now(job: Job, data: bytes, settings: Settings) -> None:
+    write = _urls.write if _urls.is_url(job.output) else write_bytes
     if not _in_worker:  # in the CLI's own process, its signal handlers do this
-        write_bytes(job.output, data, overwrite=settings.force)
+        write(job.output, data, overwrite=settings.force)
         return
     global _writing
     previous = {signum: signal.signal(signum, _stop_worker) for signum in _STOP_SIGNALS}
     _writing = True
     try:
-        write_bytes(job.output, data, overwrite=settings.force)
+        write(job.output, data, overwrite=settings.force)
     except cli.Stopped as stop:  # the temp file is gone (_atomic); so is this worker
         os._exit(128 + stop.signum)
     finally:
@@ -877,6 +962,8 @@ def _stop_worker(signum: int, frame: object) -> None:
 
 
 def _holds(path: str, data: bytes) -> bool:
+    if _urls.is_url(path):
+        return _urls.holds(path, data)
     try:
         if os.path.getsize(path) != len(data):
             return False
@@ -911,27 +998,105 @@ class Journal:
         os.close(self.fd)
 
 
+class Snapshots:
+    """The manifest of a batch whose output folder is a URL off this machine (s3://, ...).
+
+    An object store cannot append, so the records are kept here and the whole manifest,
+    sorted as at the end of a local batch, is written over OUTDIR/vqcodec-manifest.jsonl in
+    one atomic write: when a fresh batch starts (an earlier batch's manifest is gone at
+    once, as a local one is truncated), every ``CHECKPOINT_SECONDS`` while it runs (or ten
+    times as long as the last write took, so that writing stays a small part of the run),
+    when it is stopped, and at its end. A batch killed outright (SIGKILL) loses the records
+    since the last write, not their outputs: --resume does those files again, finds their
+    exact bytes in place and keeps them (``Settings.adopt``), and ends as an uninterrupted
+    run would.
+    """
+
+    CHECKPOINT_SECONDS = 30.0
+
+    def __init__(self, url: str, earlier: dict[tuple[str, str], dict], *, fresh: bool) -> None:
+        self.url = url
+        self.fresh = fresh
+        self.records = {} if fresh else dict(earlier)
+        self.due = math.inf
+
+    def append(self, record: dict[str, Any]) -> None:
+        self.records[record["input"], record["output"]] = record
+        if time.monotonic() >= self.due:
+            self.write()
+
+    def write(self) -> None:
+        started = time.monotonic()
+        records = (self.records[key] for key in sorted(self.records))
+        lines = "".join(json.dumps(record, allow_nan=False) + "\n" for record in records)
+        _urls.write(self.url, lines.encode(), overwrite=True)
+        spent = time.monotonic() - started
+        self.due = time.monotonic() + max(self.CHECKPOINT_SECONDS, 10 * spent)
+
+    def __enter__(self) -> Snapshots:
+        if self.fresh:
+            self.write()
+        else:
+            self.due = time.monotonic() + self.CHECKPOINT_SECONDS
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self.write()
+            return
+        with contextlib.suppress(Exception):  # stopping: what is recorded so far, if it can
+            self.write()
+
+
 def _read_manifest(path: str, *, resume: bool, force: bool) -> dict[tuple[str, str], dict]:
     """The records of an earlier run, by (input, output), the last of each; a torn last line
     is cut off the file. Without ``resume``, an existing manifest is refused unless
     ``force``, and nothing is read."""
     if not resume:
         if os.path.lexists(path) and not force:
-            raise cli.UserError(
-                path,
-                "exists (an earlier batch's manifest): --resume goes on with that batch, "
-                "--force starts it again",
-            )
+            raise _manifest_exists(path)
         return {}
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
         return {}
+    records, whole = _parse_manifest(data, path)
+    if whole < len(data):  # stopped in the middle of writing that line: cut it, the rest checked
+        os.truncate(path, whole)
+    return records
+
+
+def _read_remote_manifest(url: str, *, resume: bool, force: bool) -> dict[tuple[str, str], dict]:
+    """``_read_manifest`` for a manifest at a URL (written whole: nothing to cut)."""
+    if not resume:
+        if _urls.size(url) is not None and not force:
+            raise _manifest_exists(url)
+        return {}
+    try:
+        fs, path = _urls.filesystem(url)
+        with _urls.naming(url):
+            data = fs.cat_file(path)
+    except FileNotFoundError:
+        return {}
+    return _parse_manifest(data, url)[0]
+
+
+def _manifest_exists(name: str) -> cli.UserError:
+    return cli.UserError(
+        name,
+        "exists (an earlier batch's manifest): --resume goes on with that batch, "
+        "--force starts it again",
+    )
+
+
+def _parse_manifest(data: bytes, name: str) -> tuple[dict[tuple[str, str], dict], int]:
+    """The records in a manifest's bytes, and the length of its whole lines (a torn last
+    line is left out)."""
     whole = data[: data.rfind(b"\n") + 1]
     torn = data[len(whole) :]
     if torn and not torn.startswith(b'{"input": '[: len(torn)]):
-        raise cli.UserError(path, "is not a vqcodec manifest (its last line is not a record)")
+        raise cli.UserError(name, "is not a vqcodec manifest (its last line is not a record)")
     records: dict[tuple[str, str], dict] = {}
     for number, line in enumerate(whole.splitlines(), 1):
         if not line.strip():
@@ -947,12 +1112,10 @@ def _read_manifest(path: str, *, resume: bool, force: bool) -> dict[tuple[str, s
                 raise ValueError
         except (ValueError, TypeError, KeyError):
             raise cli.UserError(
-                path, f"line {number} is not a vqcodec manifest record; not resuming from it"
+                name, f"line {number} is not a vqcodec manifest record; not resuming from it"
             ) from None
         records[key] = record
-    if torn:  # stopped in the middle of writing that line: cut it, the rest checked
-        os.truncate(path, len(whole))
-    return records
+    return records, len(whole)
 
 
 def _done_before(record: dict[str, Any], job: Job) -> bool:
@@ -961,14 +1124,15 @@ def _done_before(record: dict[str, Any], job: Job) -> bool:
     if record.get("status") not in (OK, SKIPPED):
         return False
     try:
-        if os.stat(job.input).st_size != record.get("bytes_in"):
+        if _input_size(job.input) != record.get("bytes_in"):
             return False
-        if record["status"] == SKIPPED:
-            return True
-        output = os.stat(job.output)
+        return record["status"] == SKIPPED or _size(job.output) == record.get("bytes_out")
     except OSError:
         return False
-    return stat.S_ISREG(output.st_mode) and output.st_size == record.get("bytes_out")
+
+
+def _input_size(name: str) -> int | None:
+    return _urls.size(name) if _urls.is_url(name) else os.stat(name).st_size
 
 
 def _sort_manifest(path: str) -> None:

@@ -435,7 +435,10 @@ _BATCH_HELP = (
     "A folder (walked for {files}; hidden names and symlinked folders skipped) or a quoted "
     "glob ('photos/**/*.jpg') makes a batch: outputs mirror the tree in --out-dir, -j "
     "processes, a progress line on a terminal, a manifest DIR/vqcodec-manifest.jsonl (JSON "
-    "lines) and a summary on stderr"
+    "lines) and a summary on stderr. Inputs and DIR may be fsspec URLs (s3://bucket/photos/, "
+    "'gcs://b/**/*.png', file:///abs/dir; pip install 'vqcodec[dask]' and s3fs, gcsfs, ...): "
+    "a URL makes a batch; with DIR such a URL, the manifest is written whole into DIR when "
+    "the batch starts, every 30 s or so, when it stops and at its end"
 )
 
 
@@ -453,13 +456,16 @@ def _add_batch_options(command: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="run the batch on the Dask cluster whose scheduler is at ADDRESS "
         "(tcp://host:8786; pip install 'vqcodec[dask]'), with the same manifest and progress; "
-        "every worker must see the inputs and the output folder; makes a batch",
+        "every worker must see the inputs and the output folder (a shared file system, or "
+        "URLs such as s3://, which each worker opens itself); makes a batch",
     )
     command.add_argument(
         "--resume",
         action="store_true",
-        help="go on with a stopped batch: what its manifest lists as done, whose output is "
-        "still there at its recorded size, is not done again; makes a batch",
+        help="go on with a stopped batch: what its manifest (in the output folder, a URL's "
+        "too) lists as done, whose output is still there at its recorded size, is not done "
+        "again; an output not yet recorded is kept if it holds the bytes this run makes; "
+        "makes a batch",
     )
 
 
@@ -991,9 +997,13 @@ def _settle_names(args: argparse.Namespace) -> str | None:
 
 
 def _settle_batch(args: argparse.Namespace) -> str | None:
-    """Whether the inputs make a batch (``args.batch``): a folder or glob among them, or -j
-    or --resume; then what is wrong, as for _settle_names."""
+    """Whether the inputs make a batch (``args.batch``): a folder, glob or URL among them, a
+    URL for the output, or -j, --scheduler or --resume; then what is wrong, as for
+    _settle_names."""
+    from ._urls import is_url
+
     args.batch = args.jobs is not None or args.resume or args.scheduler is not None
+    args.batch = args.batch or any(map(is_url, [*args.inputs, args.output, args.out_dir]))
     if not args.batch:
         for path in args.inputs:
             magic = any(character in path for character in "*?[")
@@ -1023,6 +1033,11 @@ def _output_name(args: argparse.Namespace, source: str, added: str) -> str:
 def _make_out_dir(folder: str | None) -> None:
     """Create --out-dir (or -o DIR/) if missing; its parent must exist."""
     if folder is None:
+        return
+    from . import _urls
+
+    if _urls.is_url(folder):
+        _urls.make_folder(folder)
         return
     try:
         os.mkdir(folder)

@@ -695,14 +695,18 @@ def read(
     return decode(data, max_pixels=max_pixels, codebook=book, region=region, threads=threads)
 
 
-def find_codebook(data: bytes | memoryview, source: object) -> Codebook | None:
+def find_codebook(
+    data: bytes | memoryview,
+    source: object,
+    look: Callable[[Any, bytes], Codebook | None] = beside,
+) -> Codebook | None:
     """For a file that names a shared codebook (spec §12) read from a path: the codebook
-    file beside it with that SHA-256, or None."""
+    file beside it with that SHA-256 (``look(source, digest)`` finds it), or None."""
     header = container.parse_header(memoryview(data).cast("B"), max_pixels=0)
     if not header.external or not _io.is_path(source):
         return None
     start = container.HEADER_BYTES
-    return beside(source, bytes(memoryview(data)[start : start + container.DIGEST_BYTES]))  # type: ignore[arg-type]
+    return look(source, bytes(memoryview(data)[start : start + container.DIGEST_BYTES]))
 
 
 def write(
