@@ -285,3 +285,86 @@ def test_review_fixes_train_load_and_pillow(tmp_path, capsys):
     assert "give --rd FIG" in capsys.readouterr().err
     with pytest.raises(TypeError, match=r"vqcodec\.Codebook"):
         vqcodec.decode((tmp_path / "one.vq").read_bytes(), codebook="one.vqb")  # type: ignore[arg-type]
+
+
+def training_set(folder, gray=False):
+    """Photos of several sizes in folder/ and folder/sub/: with bits 6 and 2x2 blocks, the
+    small ones give all their blocks to the sample and the large ones a drawn share."""
+    folder.mkdir()
+    (folder / "sub").mkdir()
+    for i, side in enumerate((24, 40, 96, 130, 60)):
+        image = photos(1, seed=i)[0]
+        image = np.resize(image, (side, side + 8, 3))
+        if gray and i == 3:
+            image = image[..., 0]
+        Image.fromarray(image).save(folder / ("sub" if i % 2 else "") / f"t{i}.png")
+    return folder
+
+
+def test_train_on_worker_processes_and_urls_writes_the_local_book(tmp_path, capsys):
+    """Law: `train -j 2` (each image read and cut in a worker process, the sample drawn here)
+    and train on file:// and memory:// URLs of the same images write the very bytes of the
+    local `train`; an unreadable image among them is one error line naming it."""
+    fsspec = pytest.importorskip("fsspec", reason="URLs need fsspec (the dask extra)")
+    src = training_set(tmp_path / "src")
+    options = ["--block", "2x2", "-b", "6", "--seed", "3", "-q"]
+    assert main(["train", str(src), "-o", str(tmp_path / "here.vqb"), *options]) == 0
+    expected = (tmp_path / "here.vqb").read_bytes()
+    assert main(["train", str(src), "-o", str(tmp_path / "j2.vqb"), "-j", "2", *options]) == 0
+    assert (tmp_path / "j2.vqb").read_bytes() == expected
+    url = f"file://{src}/"
+    assert main(["train", url, "-o", str(tmp_path / "url.vqb"), "-j", "2", *options]) == 0
+    assert (tmp_path / "url.vqb").read_bytes() == expected
+    memory = fsspec.filesystem("memory")
+    for path in src.rglob("*.png"):
+        memory.pipe_file(f"/train-books/{path.relative_to(src).as_posix()}", path.read_bytes())
+    try:
+        argv = ["train", "memory://train-books/", "-o", str(tmp_path / "mem.vqb"), *options]
+        assert main([*argv, "-j", "2"]) == 0  # this process's memory: read here
+        assert (tmp_path / "mem.vqb").read_bytes() == expected
+    finally:
+        memory.rm("/train-books", recursive=True)
+    (src / "sub" / "t1.png").write_bytes(b"not an image")
+    assert main(["train", str(src), "-o", str(tmp_path / "bad.vqb"), "-j", "2", *options]) == 1
+    assert capsys.readouterr().err == (
+        f"vqcodec: error: {src / 'sub' / 't1.png'}: cannot read image: not an image format "
+        "Pillow reads\n"
+    )
+    assert not (tmp_path / "bad.vqb").exists()
+
+
+def test_train_on_a_dask_cluster_writes_the_local_book(tmp_path, capsys, monkeypatch):
+    """Law: `train --scheduler` on a real LocalCluster (two worker processes, loopback),
+    each image read and cut on a worker and only its drawn sample sent back, writes the very
+    bytes of the local `train`, from paths relative to a working folder the workers do not
+    share; an unreadable image is one error line naming it as given, images of two kinds
+    one line naming the first of the other kind, and no book is written."""
+    distributed = pytest.importorskip("distributed")
+    src = training_set(tmp_path / "src")
+    monkeypatch.chdir(tmp_path)
+    options = ["--block", "2x2", "-b", "6", "--seed", "3", "-q"]
+    assert main(["train", "src", "-o", "here.vqb", *options]) == 0
+    assert main(["train", "src", "-o", "here8.vqb", "-q"]) == 0
+    training_set(tmp_path / "mixed", gray=True)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:  # fmt: skip
+        address = ["--scheduler", cluster.scheduler_address]
+        assert main(["train", "src", "-o", "dask.vqb", *options, *address]) == 0
+        assert main(["train", "src", "-o", "dask8.vqb", "-q", *address]) == 0
+        assert main(["train", "mixed", "-o", "mixed.vqb", *options, *address]) == 1
+        mixed = capsys.readouterr().err
+        (src / "sub" / "t1.png").write_bytes(b"not an image")
+        assert main(["train", "src", "-o", "bad.vqb", *options, *address]) == 1
+        bad = capsys.readouterr().err
+    assert (tmp_path / "dask.vqb").read_bytes() == (tmp_path / "here.vqb").read_bytes()
+    assert (tmp_path / "dask8.vqb").read_bytes() == (tmp_path / "here8.vqb").read_bytes()
+    assert mixed == (
+        "vqcodec: error: mixed.vqb: mixed/sub/t3.png: 1 channel(s), the images before it 3: "
+        "train a codebook on images of one kind (gray, RGB or RGBA)\n"
+    )
+    assert bad == (
+        "vqcodec: error: src/sub/t1.png: cannot read image: not an image format Pillow reads\n"
+    )
+    assert not (tmp_path / "bad.vqb").exists() and not (tmp_path / "mixed.vqb").exists()

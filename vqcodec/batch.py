@@ -100,7 +100,7 @@ from typing import Any, TextIO
 
 from PIL import Image
 
-from . import _io, _urls, cli, codec
+from . import _io, _urls, books, cli, codec
 from ._atomic import atomic_output, check_destination, write_bytes
 from .errors import VQError
 from .images import open_image, output_format, to_array
@@ -733,6 +733,108 @@ def _died(job: Job) -> Outcome:
         error=f"{job.input}: the worker process died on it (out of memory, or killed)",
     )
     return record, cli.EXIT_ERROR, None
+
+
+# --- train on workers -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def training_loader(
+    sources: Sequence[str],
+    block: tuple[int, int],
+    max_pixels: int | None,
+    *,
+    jobs: int | None = None,
+    scheduler: str | None = None,
+) -> Iterator[books.Loader]:
+    """Where ``vqcodec train`` reads and cuts its images (``books.train_with``): on the Dask
+    cluster at ``scheduler``, on ``jobs`` worker processes (0: every core), or, with
+    neither (or -j 1), in this process. Stopped (Ctrl-C, an error), the workers are stopped
+    and the cluster's work on this run cancelled."""
+    in_memory = [source for source in sources if _urls.in_process(source)]
+    if scheduler is not None:
+        if in_memory:
+            raise cli.UserError(in_memory[0], "is in this process's memory: no Dask worker sees it")
+        with _dask_client(scheduler) as client:
+            yield DaskLoader(client, block, max_pixels)
+        return
+    workers = (jobs or default_jobs()) if jobs is not None else 1
+    if workers <= 1 or len(sources) <= 1 or in_memory:
+        yield books.Here(block, max_pixels)
+        return
+    executor = _executor(min(workers, len(sources)))
+    try:
+        yield PoolLoader(executor, block, max_pixels, workers)
+    except BaseException:
+        _stop(executor)
+        raise
+    executor.shutdown(wait=True)
+
+
+class PoolLoader:
+    """A ``books.Loader`` on worker processes: each image is read and cut in a worker, and
+    its vectors come back whole to be sampled here."""
+
+    def __init__(self, executor: Any, block: tuple[int, int], max_pixels: int | None, workers: int):
+        self.executor, self.block, self.max_pixels = executor, block, max_pixels
+        self.ahead = 2 * workers  # every worker busy while the first in line is sampled
+
+    def load(self, source: str) -> Any:
+        return self.executor.submit(books.image_vectors, source, self.block, self.max_pixels)
+
+    def shape(self, handle: Any) -> tuple[int, int]:
+        return books.vectors_shape(_pool_result(handle))
+
+    def take(self, handle: Any, chosen: Any) -> Any:
+        return books.take(_pool_result(handle), chosen)
+
+    def gather(self, handles: list[Any]) -> list[Any]:
+        from concurrent.futures import Future
+
+        return [_pool_result(part) if isinstance(part, Future) else part for part in handles]
+
+
+def _pool_result(future: Any) -> Any:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool:  # named by the caller, as its image's errors are
+        raise OSError(None, "the worker process died on it (out of memory, or killed)") from None
+
+
+class DaskLoader:
+    """A ``books.Loader`` on a Dask cluster: each image is read and cut by a worker (given
+    its URL, or its absolute path on a shared file system) and its vectors stay there; only
+    their count comes here, and the rows drawn for the sample go back to be taken there."""
+
+    def __init__(self, client: Any, block: tuple[int, int], max_pixels: int | None) -> None:
+        self.client, self.block, self.max_pixels = client, block, max_pixels
+        self.ahead = max(2, 2 * sum(client.nthreads().values()))
+
+    def load(self, source: str) -> tuple[Any, Any]:
+        vectors = self.client.submit(
+            books.image_vectors, _there(source), self.block, self.max_pixels, pure=False
+        )
+        return vectors, self.client.submit(books.vectors_shape, vectors, pure=False)
+
+    def shape(self, handle: tuple[Any, Any]) -> tuple[int, int]:
+        return _dask_result(handle[1].result)
+
+    def take(self, handle: tuple[Any, Any], chosen: Any) -> tuple[Any, Any]:
+        return self.client.submit(books.take, handle[0], chosen, pure=False), None
+
+    def gather(self, handles: list[tuple[Any, Any]]) -> list[Any]:
+        return _dask_result(lambda: self.client.gather([vectors for vectors, _ in handles]))
+
+
+def _dask_result(get: Callable[[], Any]) -> Any:
+    from distributed import KilledWorker
+
+    try:
+        return get()
+    except KilledWorker:  # named by the caller, as its image's errors are
+        raise OSError(None, "the Dask workers died on it (out of memory, or killed)") from None
 
 
 # --- in a worker -----------------------------------------------------------------------------

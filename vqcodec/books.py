@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -96,7 +98,7 @@ def train(
     on_image: Callable[[int], None] | None = None,
 ) -> Codebook:
     """Train one codebook of at most ``2**bits`` codewords of ``block`` pixels on ``images``
-    (arrays, PIL images or paths; all gray, all RGB or all RGBA).
+    (arrays, PIL images, paths or fsspec URLs; all gray, all RGB or all RGBA).
 
     Each image gives the same share of a training sample of 64 block vectors a codeword
     (all of its blocks when it has fewer), so a large image does not drown the small ones;
@@ -104,6 +106,13 @@ def train(
     bytes. ``on_image(i)`` is called before the i-th image is read (so that a caller knows
     which one an error is about).
     """
+    block, bits = check_block_options(block, bits)
+    sources = list(images)
+    return train_with(Here(block, max_pixels), sources, bits, block, seed=seed, on_image=on_image)
+
+
+def check_block_options(block: tuple[int, int], bits: int) -> tuple[tuple[int, int], int]:
+    """``block`` and ``bits`` checked as ``train`` takes them (before any image is read)."""
     from .codec import _check_int, check_block  # the checks encode makes of the same options
 
     block = check_block(block)
@@ -114,39 +123,126 @@ def train(
             f"bits must be {container.MIN_BITS}..{most} with {block[0]}x{block[1]} "
             f"blocks, not {bits}"
         )
-    sources = list(images)
+    return block, bits
+
+
+class Loader(Protocol):
+    """Where ``train_with`` has each image's block vectors made and sampled: in this process
+    (``Here``), or on worker processes or a Dask cluster (``vqcodec.batch``). ``load`` starts
+    the work on one image and returns a handle; ``shape`` waits for it and says (vectors,
+    values a vector); ``take`` keeps the rows ``chosen`` of the vectors; ``gather`` brings
+    the samples here. Up to ``ahead`` images are loaded before the one being sampled."""
+
+    ahead: int
+
+    def load(self, source: ImageLike | PathLike) -> Any: ...
+
+    def shape(self, handle: Any) -> tuple[int, int]: ...
+
+    def take(self, handle: Any, chosen: np.ndarray) -> Any: ...
+
+    def gather(self, handles: list[Any]) -> list[np.ndarray]: ...
+
+
+class Here:
+    """A ``Loader`` doing the work in this process, one image at a time."""
+
+    ahead = 1
+
+    def __init__(self, block: tuple[int, int], max_pixels: int | None) -> None:
+        self.block, self.max_pixels = block, max_pixels
+
+    def load(self, source: ImageLike | PathLike) -> np.ndarray:
+        return image_vectors(source, self.block, self.max_pixels)
+
+    def shape(self, handle: np.ndarray) -> tuple[int, int]:
+        return vectors_shape(handle)
+
+    def take(self, handle: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+        return take(handle, chosen)
+
+    def gather(self, handles: list[np.ndarray]) -> list[np.ndarray]:
+        return handles
+
+
+def train_with(
+    loader: Loader,
+    sources: list[Any],
+    bits: int,
+    block: tuple[int, int],
+    *,
+    seed: int = 0,
+    on_image: Callable[[int], None] | None = None,
+) -> Codebook:
+    """``train``, each image's work done by ``loader``: the same sample, drawn here in the
+    images' order from one generator, so the same bytes wherever the images are read."""
+    block, bits = check_block_options(block, bits)
     if not sources:
         raise ValueError("train needs at least one image")
     k = min(1 << bits, container.MAX_ENTRIES)
     share = math.ceil(blocks.SAMPLE_PER_CODEWORD * k / len(sources))
     rng = np.random.default_rng(seed)
+    ahead: deque[Any] = deque()
+    waiting = iter(sources)
     parts, channels = [], None
     for index, source in enumerate(sources):
         if on_image is not None:
             on_image(index)
-        if isinstance(source, (str, os.PathLike)):
-            image = open_image(source, max_pixels)
-            pixels = to_array(image, max_pixels)
-            del image
-        else:
-            pixels = to_array(source, max_pixels)
+        while len(ahead) < loader.ahead and (following := next(waiting, None)) is not None:
+            ahead.append(loader.load(following))
+        handle = ahead.popleft()
+        count, width = loader.shape(handle)
+        kind = width // (block[0] * block[1])
         if channels is None:
-            channels = pixels.shape[2]
-        elif pixels.shape[2] != channels:
+            channels = kind
+        elif kind != channels:
             name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"image {index}"
             raise ValueError(
-                f"{name}: {pixels.shape[2]} channel(s), the images before it {channels}: "
+                f"{name}: {kind} channel(s), the images before it {channels}: "
                 "train a codebook on images of one kind (gray, RGB or RGBA)"
             )
-        vectors = blocks.to_vectors(pixels, block)
-        if len(vectors) > share:
-            vectors = vectors[np.sort(rng.choice(len(vectors), share, replace=False))]
-        parts.append(vectors)
-    sample = np.concatenate(parts)
+        chosen = draw(rng, count, share)
+        parts.append(handle if chosen is None else loader.take(handle, chosen))
+    sample = np.concatenate(loader.gather(parts))
     distinct = np.unique(sample, axis=0)
     vectors = distinct if len(distinct) <= k else blocks.train(sample, k, seed)
     assert channels is not None
     return Codebook.build(vectors, channels, block, bits)
+
+
+def image_vectors(
+    source: ImageLike | PathLike, block: tuple[int, int], max_pixels: int | None = None
+) -> np.ndarray:
+    """The block vectors of one training image: an array, a PIL image, a path or a URL."""
+    from . import _urls
+
+    if _urls.is_url(source):
+        image, _ = _urls.read_image(source, max_pixels)  # type: ignore[arg-type]
+        pixels = to_array(image, max_pixels)
+        del image
+    elif isinstance(source, (str, os.PathLike)):
+        image = open_image(source, max_pixels)
+        pixels = to_array(image, max_pixels)
+        del image
+    else:
+        pixels = to_array(source, max_pixels)
+    return blocks.to_vectors(pixels, block)
+
+
+def vectors_shape(vectors: np.ndarray) -> tuple[int, int]:
+    return vectors.shape[0], vectors.shape[1]
+
+
+def draw(rng: np.random.Generator, count: int, share: int) -> np.ndarray | None:
+    """The rows of an image's ``count`` vectors that go into the sample, ascending; None
+    for all of them (it has no more than its ``share``)."""
+    if count <= share:
+        return None
+    return np.sort(rng.choice(count, share, replace=False))
+
+
+def take(vectors: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    return vectors[chosen]
 
 
 def beside(path: PathLike, digest: bytes) -> Codebook | None:

@@ -341,8 +341,8 @@ def make_parser() -> argparse.ArgumentParser:
         "inputs",
         nargs="+",
         metavar="SRC",
-        help="training images: files, folders (walked for images) or quoted globs; all gray, "
-        "all RGB or all RGBA",
+        help="training images: files, folders (walked for images), quoted globs or fsspec "
+        "URLs (s3://bucket/photos/, as for encode); all gray, all RGB or all RGBA",
     )
     train.add_argument("-o", "--output", required=True, metavar="BOOK", help="the .vqb to write")
     train.add_argument(
@@ -359,6 +359,22 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("-f", "--force", action="store_true", help="overwrite BOOK")
     train.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     _add_max_pixels(train, "a larger image is refused before it is decoded")
+    train.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="read and cut the images in N worker processes (0: every core; default: this "
+        "process alone); the training itself runs here, and the book is the same",
+    )
+    train.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="read and cut the images on the workers of the Dask cluster at ADDRESS "
+        "(tcp://host:8786; pip install 'vqcodec[dask]'), which must see them (a shared file "
+        "system, or URLs); only each image's sample comes back, the training runs here, and "
+        "the book is the same",
+    )
     train.set_defaults(run=_train)
 
     info = commands.add_parser("info", help="header fields and section sizes of a .vq file")
@@ -525,10 +541,12 @@ def _train(args: argparse.Namespace) -> int:
         reading[0] = sources[index]
 
     try:
-        book = books.train(
-            sources, args.bits, args.block, seed=args.seed, max_pixels=args.max_pixels,
-            on_image=read,
-        )  # fmt: skip
+        with batch.training_loader(
+            sources, args.block, args.max_pixels, jobs=args.jobs, scheduler=args.scheduler
+        ) as loader:
+            book = books.train_with(
+                loader, sources, args.bits, args.block, seed=args.seed, on_image=read
+            )
     except (VQError, OSError) as error:  # an image that cannot be read: named
         raise UserError(
             _shown(reading[0]), str(getattr(error, "strerror", None) or error)
