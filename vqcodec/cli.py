@@ -453,8 +453,9 @@ _BATCH_HELP = (
     "processes, a progress line on a terminal, a manifest DIR/vqcodec-manifest.jsonl (JSON "
     "lines) and a summary on stderr. Inputs and DIR may be fsspec URLs (s3://bucket/photos/, "
     "'gcs://b/**/*.png', file:///abs/dir; pip install 'vqcodec[dask]' and s3fs, gcsfs, ...): "
-    "a URL makes a batch; with DIR such a URL, the manifest is written whole into DIR when "
-    "the batch starts, every 30 s or so, when it stops and at its end"
+    "a URL makes a batch; with DIR a URL off this machine (s3://, ...), the manifest is "
+    "written whole into DIR when the batch starts, every 30 s or so, when it stops and at "
+    "its end"
 )
 
 
