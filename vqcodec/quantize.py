@@ -61,18 +61,20 @@ def quantize(
     return _quantize_colour(pixels, k, seed, threads)
 
 
-# Pixels a thread takes at least: below that, a thread costs more than it saves.
+# Pixels a thread takes at least: below that, a thread costs more than it saves; and
+# distinct colours, whose nearest-codeword search costs about 60x a pixel's labelling.
 _PART_PIXELS = 1 << 20
+_PART_COLOURS = 1 << 14
 _PRESENCE_BYTES = (1 << 24) // 8  # the index's presence map: a bit per RGB colour
 # Past this many distinct colours the histogram is counted in one part: every part returns
 # the whole colour list and counts (11 bytes a colour), 185 MB a part at 2**24 colours.
 _MANY_COLOURS = 1 << 20
 
 
-def _ranges(count: int, threads: int | None) -> list[tuple[int, int]]:
-    """(start, stop) of the parts ``count`` pixels are cut in: one a thread, each of at
-    least _PART_PIXELS (a whole small image is one part)."""
-    parts = max(1, min(workers(threads), count // _PART_PIXELS))
+def _ranges(count: int, threads: int | None, least: int = _PART_PIXELS) -> list[tuple[int, int]]:
+    """(start, stop) of the parts ``count`` items are cut in: one a thread, each of at
+    least ``least`` items (a whole small image is one part)."""
+    parts = max(1, min(workers(threads), count // least))
     cuts = [count * i // parts for i in range(parts + 1)]
     return list(itertools.pairwise(cuts))
 
@@ -254,7 +256,16 @@ def _quantize_colour(
     # Each colour's search starts at its cluster's codeword: the nearest one, or near it.
     hint = codeword_of_cluster.ravel().astype(np.uint8)[clusters]
     colour_labels = np.empty(len(colours), np.uint8)
-    _checked(_core.nearest(colours, 3, codebook, hint, colour_labels))
+
+    def search(part: tuple[int, int]) -> None:
+        start, stop = part
+        _checked(
+            _core.nearest(
+                colours[start:stop], 3, codebook, hint[start:stop], colour_labels[start:stop]
+            )
+        )
+
+    parallel_map(search, _ranges(len(colours), threads, _PART_COLOURS), threads)
     return codebook, label_pixels(colour_labels)
 
 
