@@ -433,3 +433,17 @@ def test_without_malloc_variables_the_process_is_left_alone(monkeypatch):
     monkeypatch.setattr(batch, "_glibc", lambda: pytest.fail("mallopt touched"))
     with batch._malloc_kept():
         pass
+
+
+def test_the_malloc_policy_is_glibc_s_alone(monkeypatch):
+    """Elsewhere than Linux (Windows Dask workers set MALLOC_TRIM_THRESHOLD_ too) there is no
+    glibc: nothing is done, and the job runs."""
+    batch._glibc.cache_clear()
+    monkeypatch.setattr(batch.sys, "platform", "win32")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    try:
+        assert batch._glibc() is None
+        with batch._malloc_kept():
+            pass
+    finally:
+        batch._glibc.cache_clear()

@@ -275,6 +275,7 @@ def test_a_manifest_is_written_while_the_batch_runs(tmp_path, memory, monkeypatc
     (tmp_path / "src" / "sub" / "broken.png").unlink()
     upload(tmp_path / "src", fs, f"{root}/src")
     monkeypatch.setattr(batch.Snapshots, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(batch.Snapshots, "SPENT_FACTOR", 0)  # not 10x a slow write
     seen, work = [], batch._work
 
     def watching(job, settings):
@@ -376,4 +377,26 @@ def test_limits_hold_for_urls(tmp_path, memory, capsys):
     assert main(["encode", f"{url}/nothing.png", "-o", f"{url}/none/", "-q"]) == 1
     assert capsys.readouterr().err == (
         f"vqcodec: error: {url}/nothing.png: No such file or directory\n"
+    )
+
+
+def test_relative_file_urls_reach_other_processes_absolute(tmp_path, monkeypatch):
+    """A worker elsewhere (Dask's, in another folder) gets a relative file:// URL made
+    absolute, as a relative path is; other URLs go as they are."""
+    monkeypatch.chdir(tmp_path)
+    assert batch._there("file://src/a.png") == f"file://{tmp_path}/src/a.png"
+    assert batch._there("file:///abs/a.png") == "file:///abs/a.png"
+    assert batch._there("memory://bucket/a.png") == "memory://bucket/a.png"
+    assert batch._there("src/a.png") == str(tmp_path / "src" / "a.png")
+
+
+def test_a_chained_url_is_one_error_line_naming_it(tmp_path, capsys):
+    """fsspec's chains (zip://inner::file:///a.zip) put the inner path first, which the walk
+    and the globs would break: refused, naming the URL as given."""
+    chained = f"zip://*.png::file://{tmp_path}/a.zip"
+    assert main(["encode", chained, "-o", str(tmp_path / "out") + "/", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        err[0]
+        == f"vqcodec: error: {chained}: chained URLs (with ::) are not supported; give one PROTO://"
     )

@@ -75,6 +75,8 @@ def filesystem(url: str) -> tuple[Any, str]:
     """The fsspec file system of ``url`` and the path on it; an OSError naming the URL when
     fsspec, or the package of the URL's protocol, is missing, or fsspec knows no such
     protocol."""
+    if "::" in url:  # the inner path comes first there: our joins and globs would break it
+        raise OSError(None, "chained URLs (with ::) are not supported; give one PROTO://", url)
     try:
         from fsspec.core import url_to_fs
     except ImportError:
@@ -96,6 +98,16 @@ def _is_local(fs: Any) -> bool:
     from fsspec.implementations.local import LocalFileSystem
 
     return isinstance(fs, LocalFileSystem)
+
+
+def absolute(url: str) -> str:
+    """``url`` as another process finds it: a ``file://`` URL of a relative path made
+    absolute (fsspec would resolve it against each worker's own folder), others as they
+    are."""
+    scheme, _, path = url.partition("://")
+    if scheme.lower() in ("file", "local") and not os.path.isabs(path):
+        return f"{scheme}://{os.path.abspath(path)}"
+    return url
 
 
 def local_path(url: str) -> str | None:

@@ -80,6 +80,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import glob
 import io
 import json
@@ -603,8 +604,8 @@ def _run_on_dask(
 
 
 def _there(name: str) -> str:
-    """``name`` as a worker elsewhere finds it: a path made absolute, a URL as it is."""
-    return name if _urls.is_url(name) else os.path.abspath(name)
+    """``name`` as a worker elsewhere finds it: a path or a file:// URL made absolute."""
+    return _urls.absolute(name) if _urls.is_url(name) else os.path.abspath(name)
 
 
 def _on_dask_worker(work: Work, job: Job, settings: Settings) -> Outcome:
@@ -660,17 +661,20 @@ def _malloc_kept() -> Iterator[None]:
                 libc.malloc_trim(0)
 
 
+@functools.cache
 def _glibc() -> Any:
     """The C library if it is glibc (it has mallopt and malloc_trim), else None."""
     import ctypes
 
+    if not sys.platform.startswith("linux"):  # glibc is Linux's (CDLL(None) fails on Windows)
+        return None
     try:
         libc = ctypes.CDLL(None)
         if not hasattr(libc, "gnu_get_libc_version"):  # glibc's alone
             return None
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return None
     return libc
 
@@ -1115,6 +1119,7 @@ class Snapshots:
     """
 
     CHECKPOINT_SECONDS = 30.0
+    SPENT_FACTOR = 10  # the least time between writes, in times the last write took
 
     def __init__(self, url: str, earlier: dict[tuple[str, str], dict], *, fresh: bool) -> None:
         self.url = url
@@ -1133,7 +1138,7 @@ class Snapshots:
         lines = "".join(json.dumps(record, allow_nan=False) + "\n" for record in records)
         _urls.write(self.url, lines.encode(), overwrite=True)
         spent = time.monotonic() - started
-        self.due = time.monotonic() + max(self.CHECKPOINT_SECONDS, 10 * spent)
+        self.due = time.monotonic() + max(self.CHECKPOINT_SECONDS, self.SPENT_FACTOR * spent)
 
     def __enter__(self) -> Snapshots:
         if self.fresh:
