@@ -133,6 +133,9 @@ PATTERNS = [
     "{}/p[0-2].*",
     "{}/*.nothing",
     "{}/missing",
+    "{}/.*",
+    "{}/sub/.*.png",
+    "{}/.hid/*.png",
 ]
 
 
@@ -399,4 +402,60 @@ def test_a_chained_url_is_one_error_line_naming_it(tmp_path, capsys):
     assert (
         err[0]
         == f"vqcodec: error: {chained}: chained URLs (with ::) are not supported; give one PROTO://"
+    )
+
+
+def test_a_url_glob_lists_only_the_levels_its_pattern_needs(memory, monkeypatch):
+    """As Python's glob: 'base/*.png' lists base alone, 'base/d1*/e/*.png' the folders
+    that can lead to a match; '**' the whole tree (on an object store, each listing is a
+    request)."""
+    url, fs, root = memory
+    for n in range(12):
+        fs.pipe(f"{root}/d{n}/e/f/x{n}.png", b"")
+    fs.pipe(f"{root}/top.png", b"")
+    listed = []
+    real = type(fs).ls
+
+    def counted(self, path, *args, **kwargs):
+        listed.append(path.rstrip("/").removeprefix(root))
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(type(fs), "ls", counted)
+
+    def plan(pattern):
+        listed.clear()
+        jobs = batch.make_plan([pattern], f"{url}/out", ".vq", {".png"}).jobs
+        return [job.input.removeprefix(url) for job in jobs]
+
+    assert plan(f"{url}/*.png") == ["/top.png"]
+    assert listed == [""]
+    assert plan(f"{url}/d1*/e/f/*.png") == [
+        "/d1/e/f/x1.png",
+        "/d10/e/f/x10.png",
+        "/d11/e/f/x11.png",
+    ]
+    assert sorted(set(listed)) == sorted(
+        {""} | {f"/d{n}{tail}" for n in (1, 10, 11) for tail in ("", "/e", "/e/f")}
+    )
+    assert len(plan(f"{url}/**/*.png")) == 13
+
+
+def test_crop_of_a_url_and_a_folder_over_a_file_say_what_is_wrong(tmp_path, memory, capsys):
+    """--crop reads a path (its region reads are positional); a folder that cannot be made
+    because a file has its name is named with the reason, not a bare path."""
+    url, fs, root = memory
+    with pytest.raises(SystemExit) as stop:
+        main(["decode", f"{url}/a.vq", "--crop", "0,0,1,1", "-o", "part.png"])
+    assert stop.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("--crop reads a .vq file on this machine: give its path, not a URL")
+    )
+    make_tree(tmp_path / "src", count=2)
+    upload(tmp_path / "src", fs, f"{root}/src")
+    fs.pipe(f"{root}/file", b"not a folder")
+    assert main(["encode", f"{url}/src", "-o", f"{url}/file/sub/", "-q"]) == 1
+    assert capsys.readouterr().err == (
+        f"vqcodec: error: {url}/file/sub/: cannot create this folder: Not a directory\n"
     )

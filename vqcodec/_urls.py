@@ -152,7 +152,11 @@ def _renamed(error: BaseException, url: str) -> OSError:
     if isinstance(error, OSError) and error.filename == url:
         return error
     if isinstance(error, OSError):
-        code = error.errno or (errno.ENOENT if isinstance(error, FileNotFoundError) else None)
+        # Some file systems (memory://) raise the subclass with the bare path alone.
+        kinds = {FileNotFoundError: errno.ENOENT, FileExistsError: errno.EEXIST,
+                 NotADirectoryError: errno.ENOTDIR, IsADirectoryError: errno.EISDIR,
+                 PermissionError: errno.EACCES}  # fmt: skip
+        code = error.errno or kinds.get(type(error))
         reason = error.strerror or (os.strerror(code) if code else str(error))
         return OSError(code, reason or type(error).__name__, url)  # the subclass of its errno
     return OSError(None, f"{type(error).__name__}: {error}", url)
@@ -347,6 +351,7 @@ class _Tree:
     def __init__(self, fs: Any, root: str, shown: str, out: str, problems: list[str]) -> None:
         self.fs, self.root, self.shown, self.out, self.problems = fs, root, shown, out, problems
         self.listed: dict[str, tuple[list[str], list[str]]] = {}
+        self.hidden: dict[str, tuple[list[str], list[str]]] = {}  # what listing leaves out
 
     def _path(self, relative: str) -> str:
         return f"{self.root.rstrip('/')}/{relative}" if relative else self.root
@@ -354,29 +359,31 @@ class _Tree:
     def listing(self, relative: str) -> tuple[list[str], list[str]]:
         """(files, folders) directly in the folder ``relative``."""
         if relative not in self.listed:
-            self.listed[relative] = self._list(relative)
+            self.listed[relative], self.hidden[relative] = self._list(relative)
         return self.listed[relative]
 
-    def _list(self, relative: str) -> tuple[list[str], list[str]]:
+    def _list(self, relative: str) -> tuple[tuple[list[str], list[str]], ...]:
+        """(files, folders) and the hidden (files, folders) of the folder ``relative``."""
         shown = join(self.shown, relative) if relative else self.shown
         try:
             with naming(shown):
                 entries = self.fs.ls(self._path(relative), detail=True)
         except OSError as error:
             self.problems.append(f"{shown}: cannot list this folder: {error.strerror}")
-            return [], []
-        files, folders = [], []
+            return ([], []), ([], [])
+        seen: tuple[tuple[list[str], list[str]], ...] = (([], []), ([], []))
         for entry in entries:
             name = entry["name"].rstrip("/").rpartition("/")[2]
-            if not name or name.startswith("."):
+            if not name:
                 continue
+            files, folders = seen[name.startswith(".")]
             inner = f"{relative}/{name}" if relative else name
             kind = self._kind(entry, shown)
             if kind == "file":
                 files.append(inner)
             elif kind == "directory" and _key(self.fs, self._path(inner)) != self.out:
                 folders.append(inner)
-        return sorted(files), sorted(folders)
+        return tuple((sorted(files), sorted(folders)) for files, folders in seen)
 
     def _kind(self, entry: dict[str, Any], shown: str) -> str | None:
         """ "file", "directory", or None for what a walk does not take (a symlinked folder,
@@ -396,16 +403,35 @@ class _Tree:
             yield from files
             stack.extend(reversed(folders))
 
-    def everything(self) -> Iterator[tuple[str, bool]]:
-        """(path, is a folder) of every folder and file under the root, the root as ""."""
+    def everything(self, pattern: list[str]) -> Iterator[tuple[str, bool]]:
+        """(path, is a folder) of the folders and files under the root that a glob
+        ``pattern`` (split at /) could match, the root as "": a folder is listed only while
+        paths below it can still match, as Python's glob lists only the levels a pattern
+        needs. Hidden names are taken where the pattern's part for them starts with a dot."""
         stack = [""]
         while stack:
             folder = stack.pop()
             yield folder, True
+            depth = len(_parts(folder))
+            if not _could_lead(pattern, _parts(folder)):
+                continue
             files, folders = self.listing(folder)
-            for name in files:
-                yield name, False
+            wants_hidden = "**" not in pattern[: depth + 1] and depth < len(pattern)
+            if wants_hidden and pattern[depth].startswith("."):
+                hidden_files, hidden_folders = self.hidden[folder]
+                files, folders = sorted(files + hidden_files), sorted(folders + hidden_folders)
+            yield from ((name, False) for name in files)
             stack.extend(reversed(folders))
+
+
+def _could_lead(pattern: list[str], parts: list[str]) -> bool:
+    """Whether a path below the folder ``parts`` could match the glob ``pattern``."""
+    if not pattern:
+        return False
+    head, rest = pattern[0], pattern[1:]
+    if head == "**" or not parts:
+        return True
+    return fnmatch.fnmatchcase(parts[0], head) and _could_lead(rest, parts[1:])
 
 
 Found = tuple[str, str, str]  # (input as named, path relative to the output folder, key)
@@ -455,7 +481,7 @@ def _glob(
     if info is not None and info.get("type") == "directory":
         found = [
             (relative, folder)
-            for relative, folder in tree.everything()
+            for relative, folder in tree.everything(pattern)
             if (folder or not folders_only) and _matches(pattern, _parts(relative))
         ]
         # In the order of Python's glob's names sorted: 'sub-b/' before 'sub/' with a slash.
@@ -465,8 +491,14 @@ def _glob(
     base_key = _key(fs, path)
     for relative, folder in matches:
         for inner in tree.walk(relative) if folder else [relative]:
-            if wanted(inner):
-                yield join(base, inner), inner, join(base_key, inner)
+            key = join(base_key, inner)
+            if wanted(inner) and not _under(key, out):  # a walk skips the output folder
+                yield join(base, inner), inner, key
+
+
+def _under(key: str, folder: str) -> bool:
+    """Whether the key ``key`` is the key ``folder`` or lies under it."""
+    return key == folder or key.startswith(folder.rstrip("/") + "/")
 
 
 def _parts(relative: str) -> list[str]:

@@ -608,6 +608,12 @@ def _there(name: str) -> str:
     return _urls.absolute(name) if _urls.is_url(name) else os.path.abspath(name)
 
 
+def _vectors_on_dask_worker(source: str, block: tuple[int, int], max_pixels: int | None) -> Any:
+    """``books.image_vectors`` on a Dask worker, with ``_malloc_kept`` as for a job."""
+    with _malloc_kept():
+        return books.image_vectors(source, block, max_pixels)
+
+
 def _on_dask_worker(work: Work, job: Job, settings: Settings) -> Outcome:
     """``work(job, settings)`` on a Dask worker, with glibc's malloc keeping what it frees
     while the job runs (``_malloc_kept``)."""
@@ -781,7 +787,9 @@ class PoolLoader:
 
     def __init__(self, executor: Any, block: tuple[int, int], max_pixels: int | None, workers: int):
         self.executor, self.block, self.max_pixels = executor, block, max_pixels
-        self.ahead = 2 * workers  # every worker busy while the first in line is sampled
+        # Every worker busy while the first in line is sampled; each image waiting holds its
+        # whole vectors here (as many bytes as its pixels), so no more than that.
+        self.ahead = workers + 1
 
     def load(self, source: str) -> Any:
         return self.executor.submit(books.image_vectors, source, self.block, self.max_pixels)
@@ -818,7 +826,7 @@ class DaskLoader:
 
     def load(self, source: str) -> tuple[Any, Any]:
         vectors = self.client.submit(
-            books.image_vectors, _there(source), self.block, self.max_pixels, pure=False
+            _vectors_on_dask_worker, _there(source), self.block, self.max_pixels, pure=False
         )
         return vectors, self.client.submit(books.vectors_shape, vectors, pure=False)
 

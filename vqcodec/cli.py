@@ -1008,11 +1008,19 @@ def _settle_names(args: argparse.Namespace) -> str | None:
     to_stdout = args.output == STDIO or (args.output is None and STDIO in inputs)
     if args.command == "decode" and to_stdout and args.format is None:
         return "writing to stdout needs --format NAME (png, webp, jpeg, ...)"
-    problem = _settle_batch(args)
     cropping = args.command == "decode" and args.crop is not None
+    if cropping and any(map(_is_url, inputs)):  # a URL makes a batch: say this first
+        return "--crop reads a .vq file on this machine: give its path, not a URL"
+    problem = _settle_batch(args)
     if problem is None and cropping and (args.batch or len(inputs) > 1):
         return "--crop decodes one file: give a single .vq file"
     return problem
+
+
+def _is_url(name: str) -> bool:
+    from ._urls import is_url  # imported when first needed: the CLI starts quicker
+
+    return is_url(name)
 
 
 def _settle_batch(args: argparse.Namespace) -> str | None:
