@@ -643,7 +643,9 @@ def _malloc_kept() -> Iterator[None]:
     fresh and its pages faulted in, and freed and unmapped, again and again. On the bench
     machine that made each job 1.4-1.8x slower than in a -j worker (4x the page faults).
     Where the thresholds are glibc's own dynamic ones (no such variable) nothing is done:
-    they already keep the memory a job reuses. Not glibc: nothing is done.
+    they already keep the memory a job reuses. Not glibc: nothing is done. What is put back
+    is the environment's setting (decimal values; glibc's default otherwise), not whatever
+    else the worker may have set with mallopt: glibc cannot be asked for its thresholds.
     """
     global _malloc_jobs
     libc = _glibc() if any(os.environ.get(name) for name in _MALLOC_ENV.values()) else None
