@@ -974,12 +974,9 @@ def _decode(job: Job, settings: Settings, record: dict[str, Any]) -> int:
         fmt = settings.format or output_format(job.output)
     except VQError as error:
         raise cli.UserError(job.output, f"{error}; or give --format NAME") from None
-    if _urls.is_url(job.input):
-        data = _urls.read_container(job.input, settings.max_pixels)
-        book = settings.codebook or codec.find_codebook(data, job.input, _urls.beside)
-    else:
-        data = _io.read_container(job.input, settings.max_pixels)
-        book = settings.codebook or codec.find_codebook(data, job.input)
+    read = _urls.read_container if _urls.is_url(job.input) else _io.read_container
+    data = read(job.input, settings.max_pixels)
+    book = settings.codebook or codec.find_codebook(data, job.input)
     header, codebook, labels = codec.decode_parts(
         data, max_pixels=settings.max_pixels, codebook=book
     )

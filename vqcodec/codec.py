@@ -695,18 +695,17 @@ def read(
     return decode(data, max_pixels=max_pixels, codebook=book, region=region, threads=threads)
 
 
-def find_codebook(
-    data: bytes | memoryview,
-    source: object,
-    look: Callable[[Any, bytes], Codebook | None] = beside,
-) -> Codebook | None:
-    """For a file that names a shared codebook (spec §12) read from a path: the codebook
-    file beside it with that SHA-256 (``look(source, digest)`` finds it), or None."""
+def find_codebook(data: bytes | memoryview, source: object) -> Codebook | None:
+    """For a file that names a shared codebook (spec §12) read from a path or a URL: the
+    codebook file beside it with that SHA-256, or None."""
     header = container.parse_header(memoryview(data).cast("B"), max_pixels=0)
     if not header.external or not _io.is_path(source):
         return None
+    from . import _urls  # imported when first needed: a shared codebook is rare
+
+    look = _urls.beside if _urls.is_url(source) else beside
     start = container.HEADER_BYTES
-    return look(source, bytes(memoryview(data)[start : start + container.DIGEST_BYTES]))
+    return look(source, bytes(memoryview(data)[start : start + container.DIGEST_BYTES]))  # type: ignore[arg-type]
 
 
 def write(
